@@ -1,0 +1,26 @@
+# gtsa-mm: every target installs what it needs first (idempotent, ~13 min the first time).
+PY := .venv/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: install test test-fast demo lint benchmark clean-venv
+
+install:
+	@bash tools/install.sh
+
+test: install
+	$(PY) -m pytest -q -ra $(PYTEST_ARGS) tests
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
+
+demo: install
+	$(PY) tools/demo.py $(DEMO_ARGS)
+
+lint: install
+	$(PY) -m ruff check gtsa_mm tools tests configs
+
+benchmark: install
+	$(PY) tools/benchmark.py --device cpu --batch-size 4 $(BENCH_ARGS)
+
+clean-venv:
+	rm -rf .venv

@@ -1,0 +1,22 @@
+# Unlabeled images (found recursively under data_root) -> 2 x 224 + 8 x 96 views
+# with GTSA's geometry.
+dataset_type = 'UnlabeledImageFolder'
+data_root = 'data/images/'
+geometry_keys = ['crop_boxes', 'rotation_label', 'global_region_boxes', 'view_region_boxes']
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='GTSAMultiCrop', global_size=224, local_size=96, num_global=2, num_local=8,
+         global_scale=(0.3, 1.0), local_scale=(0.1, 0.3)),
+    dict(type='PackInputs', algorithm_keys=geometry_keys, meta_keys=['img_path']),
+]
+
+train_dataloader = dict(
+    batch_size=64,
+    num_workers=8,
+    persistent_workers=True,
+    pin_memory=True,
+    drop_last=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, pipeline=train_pipeline))

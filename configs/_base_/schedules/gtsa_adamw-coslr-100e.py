@@ -1,0 +1,27 @@
+# The paper's optimisation: AdamW, lr 5e-4 x batch / 256 with 10 warm-up epochs and
+# cosine decay to 1e-6, weight decay cosine 0.04 -> 0.4 (none on biases / 1-D
+# parameters), gradient clipping at 3.0, mixed precision.
+max_epochs = 100
+warmup_epochs = 10
+base_lr = 5e-4 * 512 / 256  # 8 GPUs x 64 images
+
+optim_wrapper = dict(
+    type='AmpOptimWrapper',
+    dtype='float16',  # 'bfloat16' on GPUs that have it
+    loss_scale='dynamic',
+    optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.999), weight_decay=0.04),
+    clip_grad=dict(max_norm=3.0),
+    paramwise_cfg=dict(bias_decay_mult=0., flat_decay_mult=0.))
+
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-6, by_epoch=True, begin=0, end=warmup_epochs,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=1e-6,
+         by_epoch=True, begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingWeightDecay', eta_min=0.4, T_max=max_epochs, by_epoch=True,
+         begin=0, end=max_epochs, convert_to_iter_based=True),
+]
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+# lr above is for a total batch of 512; `--auto-scale-lr` rescales it for others.
+auto_scale_lr = dict(base_batch_size=512, enable=False)

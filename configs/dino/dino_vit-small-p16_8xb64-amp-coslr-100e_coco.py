@@ -1,0 +1,16 @@
+# DINO baseline with GTSA's data, crops, schedule and optimiser: only the method differs
+# from configs/gtsa/gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py.
+_base_ = [
+    '../_base_/models/dino_vit-small-p16.py',
+    '../_base_/datasets/gtsa_imagefolder.py',
+    '../_base_/schedules/gtsa_adamw-coslr-100e.py',
+    'mmpretrain::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['gtsa_mm'], allow_failed_imports=False)
+
+train_dataloader = dict(dataset=dict(data_root='data/coco/train2017/'))
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3, save_last=True))
+randomness = dict(seed=0, diff_rank_seed=True)

@@ -1,0 +1,16 @@
+# GTSA, the paper's recipe: ViT-S/16, 8 GPUs x 64 images, 100 epochs, COCO train2017
+# images read as an unlabeled folder (annotations are not used).
+_base_ = [
+    '../_base_/models/gtsa_vit-small-p16.py',
+    '../_base_/datasets/gtsa_imagefolder.py',
+    '../_base_/schedules/gtsa_adamw-coslr-100e.py',
+    'mmpretrain::_base_/default_runtime.py',
+]
+custom_imports = dict(imports=['gtsa_mm'], allow_failed_imports=False)
+
+train_dataloader = dict(dataset=dict(data_root='data/coco/train2017/'))
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3, save_last=True))
+randomness = dict(seed=0, diff_rank_seed=True)

@@ -1,0 +1,16 @@
+"""gtsa_mm: GTSA self-supervised pretraining as an OpenMMLab (MMPretrain) plugin.
+
+Importing this package registers every component into MMPretrain's registries
+(``mmpretrain.registry.MODELS``, ``TRANSFORMS``, ``DATASETS``, ``HOOKS``, ...).
+Configs reach it through::
+
+    custom_imports = dict(imports=['gtsa_mm'], allow_failed_imports=False)
+"""
+__version__ = '0.1.0'
+
+from . import datasets, engine, models  # noqa: E402,F401  (registers components)
+from .checkpoint import patch_mmengine_checkpoint_loading  # noqa: E402
+
+patch_mmengine_checkpoint_loading()
+
+__all__ = ['__version__', 'datasets', 'engine', 'models']

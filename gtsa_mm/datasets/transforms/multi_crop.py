@@ -1,0 +1,202 @@
+"""GTSA's multi-crop transform: overlapping crops, colour augmentation, rotation."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+from mmpretrain.registry import TRANSFORMS
+
+from gtsa_mm.geometry import NUM_ROTATIONS, sample_overlapping_crops, shared_region_boxes
+
+#: The keys GTSAMultiCrop adds; name them in ``PackInputs(algorithm_keys=...)``.
+GTSA_GEOMETRY_KEYS = ('crop_boxes', 'rotation_label', 'global_region_boxes',
+                      'view_region_boxes')
+
+
+@TRANSFORMS.register_module()
+class GTSAMultiCrop(BaseTransform):
+    """Multi-crop views with the geometry GTSA needs.
+
+    From `Self-Supervised Learning from Non-Object Centric Images with a
+    Geometric Transformation Sensitive Architecture
+    <https://arxiv.org/abs/2304.08014>`_: ``num_global`` global and ``num_local``
+    local RandomResizedCrops whose every (global, other) pair overlaps, each
+    colour-augmented independently and rotated by a random multiple of 90
+    degrees. Crops are resized straight from the source image (one resize per
+    view); colour operations run on uint8 with OpenCV.
+
+    Required keys: ``img`` (``H x W x 3`` uint8, BGR as loaded by
+    ``LoadImageFromFile``).
+
+    Added / modified keys:
+
+    - ``img``: list of ``num_global + num_local`` uint8 BGR views (normalisation
+      is left to the data preprocessor, as everywhere in MMPretrain).
+    - ``crop_boxes``: ``(V, 4)`` float32 crop boxes in source-image pixels.
+    - ``rotation_label``: ``(V,)`` int64 quarter turns (angle = 90 x label).
+    - ``global_region_boxes``: ``(G, V, 4)`` float32, the region global ``g``
+      shares with view ``v``, in ``g``'s rotated output pixels.
+    - ``view_region_boxes``: ``(V, G, 4)`` float32, the same region in ``v``'s
+      rotated output pixels.
+
+    Args:
+        global_size (int): Side of the global views. Defaults to 224.
+        local_size (int): Side of the local views. Defaults to 96.
+        num_global (int): Number of global views. Defaults to 2.
+        num_local (int): Number of local views. Defaults to 8.
+        global_scale (tuple): Area range of global crops. Defaults to (0.3, 1.0).
+        local_scale (tuple): Area range of local crops. Defaults to (0.1, 0.3).
+        ratio (tuple): Aspect-ratio range of all crops. Defaults to (3/4, 4/3).
+        global_overlap (float): Minimum shared area, as a fraction of the image,
+            between two global crops. Defaults to 0.02.
+        local_overlap (float): Minimum shared area between a local crop and
+            each global crop. Defaults to 0.01.
+        color_jitter_prob (float): Probability of colour jitter. Defaults to 0.8.
+        brightness (float): Brightness jitter strength. Defaults to 0.8.
+        contrast (float): Contrast jitter strength. Defaults to 0.8.
+        saturation (float): Saturation jitter strength. Defaults to 0.8.
+        hue (float): Hue jitter strength, a fraction of the hue circle.
+            Defaults to 0.2.
+        grayscale_prob (float): Probability of grayscale. Defaults to 0.2.
+        blur_prob (float): Probability of Gaussian blur. Defaults to 0.2.
+        blur_sigma (tuple): Range of the blur's sigma in view pixels.
+            Defaults to (0.1, 2.0).
+        rotate (bool): Rotate each view by a random quarter turn. With False
+            every rotation label is 0. Defaults to True.
+        seed (int, optional): Seed of a private generator (tests, benchmarks).
+            By default NumPy's global generator is used, which MMEngine seeds per
+            worker. Defaults to None.
+    """
+
+    def __init__(self,
+                 global_size: int = 224,
+                 local_size: int = 96,
+                 num_global: int = 2,
+                 num_local: int = 8,
+                 global_scale: tuple[float, float] = (0.3, 1.0),
+                 local_scale: tuple[float, float] = (0.1, 0.3),
+                 ratio: tuple[float, float] = (3. / 4., 4. / 3.),
+                 global_overlap: float = 0.02,
+                 local_overlap: float = 0.01,
+                 color_jitter_prob: float = 0.8,
+                 brightness: float = 0.8,
+                 contrast: float = 0.8,
+                 saturation: float = 0.8,
+                 hue: float = 0.2,
+                 grayscale_prob: float = 0.2,
+                 blur_prob: float = 0.2,
+                 blur_sigma: tuple[float, float] = (0.1, 2.0),
+                 rotate: bool = True,
+                 seed: int | None = None) -> None:
+        if num_global < 1:
+            raise ValueError(f'GTSAMultiCrop: num_global must be >= 1, got {num_global}')
+        if not 0 <= hue <= 0.5:
+            raise ValueError(f'GTSAMultiCrop: hue must be in [0, 0.5], got {hue}')
+        self.global_size = global_size
+        self.local_size = local_size
+        self.num_global = num_global
+        self.num_local = num_local
+        self.global_scale = tuple(global_scale)
+        self.local_scale = tuple(local_scale)
+        self.ratio = tuple(ratio)
+        self.global_overlap = global_overlap
+        self.local_overlap = local_overlap
+        self.color_jitter_prob = color_jitter_prob
+        self.brightness = brightness
+        self.contrast = contrast
+        self.saturation = saturation
+        self.hue = hue
+        self.grayscale_prob = grayscale_prob
+        self.blur_prob = blur_prob
+        self.blur_sigma = tuple(blur_sigma)
+        self.rotate = rotate
+        self.seed = seed
+        self._rng = np.random.default_rng(seed) if seed is not None else None
+        self.view_sizes = [global_size] * num_global + [local_size] * num_local
+
+    @property
+    def rng(self) -> np.random.Generator:
+        if self._rng is not None:
+            return self._rng
+        # A Generator seeded from the legacy global state, which MMEngine seeds
+        # per worker (worker_init_fn), so runs stay reproducible.
+        return np.random.default_rng(np.random.randint(0, 2**31 - 1))
+
+    # ------------------------------------------------------------------ colour
+    def _color_jitter(self, img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """torchvision's ColorJitter semantics (random op order) on uint8 BGR."""
+        for op in rng.permutation(4):
+            if op == 0 and self.brightness > 0:
+                f = rng.uniform(max(0., 1 - self.brightness), 1 + self.brightness)
+                img = cv2.convertScaleAbs(img, alpha=f)
+            elif op == 1 and self.contrast > 0:
+                f = rng.uniform(max(0., 1 - self.contrast), 1 + self.contrast)
+                mean = float(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY).mean())
+                img = cv2.addWeighted(img, f, img, 0., (1 - f) * mean)
+            elif op == 2 and self.saturation > 0:
+                f = rng.uniform(max(0., 1 - self.saturation), 1 + self.saturation)
+                gray = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+                img = cv2.addWeighted(img, f, gray, 1 - f, 0.)
+            elif op == 3 and self.hue > 0:
+                shift = rng.uniform(-self.hue, self.hue)
+                hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)  # uint8 hue is in [0, 180)
+                lut = ((np.arange(256) + round(shift * 180)) % 180).astype(np.uint8)
+                hsv[..., 0] = cv2.LUT(hsv[..., 0], lut)
+                img = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+        return img
+
+    def _augment(self, view: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if rng.random() < self.color_jitter_prob:
+            view = self._color_jitter(view, rng)
+        if rng.random() < self.grayscale_prob:
+            view = cv2.cvtColor(cv2.cvtColor(view, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        if rng.random() < self.blur_prob:
+            sigma = rng.uniform(*self.blur_sigma)
+            view = cv2.GaussianBlur(view, (0, 0), sigmaX=sigma, sigmaY=sigma)
+        return view
+
+    # ---------------------------------------------------------------- geometry
+    @staticmethod
+    def crop_and_resize(img: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
+        """Resize ``img[y0:y1, x0:x1]`` to ``size x size`` (area filter when shrinking)."""
+        x0, y0, x1, y1 = (int(v) for v in box)
+        crop = img[y0:y1, x0:x1]
+        shrink = (x1 - x0) > size and (y1 - y0) > size
+        return cv2.resize(crop, (size, size),
+                          interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+
+    def transform(self, results: dict) -> dict:
+        img = results['img']
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        if img.dtype != np.uint8:
+            raise TypeError(f'GTSAMultiCrop expects a uint8 image, got {img.dtype} '
+                            f"for {results.get('img_path', 'an image')}")
+        rng = self.rng
+        height, width = img.shape[:2]
+        boxes = sample_overlapping_crops(
+            rng, height, width, self.num_global, self.num_local, self.global_scale,
+            self.local_scale, self.ratio, self.global_overlap, self.local_overlap)
+        num_views = len(self.view_sizes)
+        labels = (rng.integers(0, NUM_ROTATIONS, size=num_views) if self.rotate
+                  else np.zeros(num_views, dtype=np.int64))
+        views = []
+        for box, size, k in zip(boxes, self.view_sizes, labels):
+            view = self._augment(self.crop_and_resize(img, box, size), rng)
+            views.append(np.ascontiguousarray(np.rot90(view, k)) if k else view)
+        global_boxes, view_boxes = shared_region_boxes(boxes, labels, self.view_sizes,
+                                                       self.num_global)
+        results['img'] = views
+        results['img_shape'] = [v.shape[:2] for v in views]
+        results['crop_boxes'] = torch.from_numpy(boxes.astype(np.float32))
+        results['rotation_label'] = torch.from_numpy(labels.astype(np.int64))
+        results['global_region_boxes'] = torch.from_numpy(global_boxes)
+        results['view_region_boxes'] = torch.from_numpy(view_boxes)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(global_size={self.global_size}, '
+                f'local_size={self.local_size}, num_global={self.num_global}, '
+                f'num_local={self.num_local}, global_scale={self.global_scale}, '
+                f'local_scale={self.local_scale}, rotate={self.rotate})')

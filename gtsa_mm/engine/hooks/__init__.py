@@ -1,0 +1,3 @@
+
+from .atomic_checkpoint_hook import AtomicCheckpointHook, AtomicLocalBackend  # noqa: F401
+from .nonfinite_loss_hook import NonFiniteLossError, NonFiniteLossHook  # noqa: F401

@@ -1,0 +1,2 @@
+
+from .vit_layer_decay_constructor import ViTLayerDecayOptimWrapperConstructor  # noqa: F401

@@ -1,0 +1,189 @@
+"""Geometry of GTSA's multi-crop views: crop boxes, shared regions and rotations.
+
+Conventions used everywhere in gtsa_mm (and proven by ``tests/test_geometry.py``):
+
+* A box is ``(x0, y0, x1, y1)`` in continuous pixel-edge coordinates: pixel column
+  ``j`` covers ``[j, j + 1)``. A crop box of integer coordinates selects
+  ``image[y0:y1, x0:x1]``.
+* A view is a crop resized to ``size x size`` and then rotated by ``k`` quarter
+  turns with ``np.rot90(view, k)`` / ``torch.rot90(x, k, dims=(-2, -1))`` (counter-
+  clockwise on screen). ``k`` is the view's rotation label, its angle is ``90 * k``.
+* "A box in view ``v``'s frame" means the box in ``v``'s output pixels *after* its
+  rotation, i.e. where that image content actually lies in the tensor the network
+  sees.
+
+All functions are vectorised numpy over leading dimensions.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+#: Quarter-turn rotations (labels 0..3) and their angles in degrees.
+NUM_ROTATIONS = 4
+
+
+def box_area(boxes: np.ndarray) -> np.ndarray:
+    """Area of ``(..., 4)`` boxes; empty boxes have area 0."""
+    width = np.clip(boxes[..., 2] - boxes[..., 0], 0, None)
+    height = np.clip(boxes[..., 3] - boxes[..., 1], 0, None)
+    return width * height
+
+
+def box_intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection box of broadcastable ``(..., 4)`` boxes (may be empty)."""
+    return np.concatenate(
+        [np.maximum(a[..., :2], b[..., :2]),
+         np.minimum(a[..., 2:], b[..., 2:])], axis=-1)
+
+
+def image_to_view(boxes: np.ndarray, crop_boxes: np.ndarray,
+                  size: int | np.ndarray) -> np.ndarray:
+    """Map image-pixel boxes into the (unrotated) output frame of crops.
+
+    Args:
+        boxes: ``(..., 4)`` boxes in image pixels.
+        crop_boxes: ``(..., 4)`` crop boxes (broadcastable with ``boxes``).
+        size: the side of the square output each crop was resized to.
+
+    Returns:
+        ``(..., 4)`` boxes in output pixels of each crop.
+    """
+    size = np.asarray(size, dtype=np.float64)[..., None]
+    origin = np.concatenate([crop_boxes[..., :2], crop_boxes[..., :2]], axis=-1)
+    extent = np.concatenate([crop_boxes[..., 2:] - crop_boxes[..., :2]] * 2, axis=-1)
+    return (boxes - origin) * (size / extent)
+
+
+def rotate_boxes(boxes: np.ndarray, k: int | np.ndarray,
+                 size: int | np.ndarray) -> np.ndarray:
+    """Rotate boxes of a ``size x size`` frame by ``k`` quarter turns.
+
+    Matches ``np.rot90(image, k)``: a point ``(x, y)`` moves to
+    ``(y, size - x)`` per quarter turn.
+
+    Args:
+        boxes: ``(..., 4)`` boxes.
+        k: quarter turns (broadcastable with ``boxes[..., 0]``); any integer.
+        size: frame side (broadcastable with ``boxes[..., 0]``).
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    k = np.broadcast_to(np.mod(np.asarray(k), NUM_ROTATIONS), boxes.shape[:-1])
+    s = np.broadcast_to(np.asarray(size, dtype=np.float64), boxes.shape[:-1])
+    x0, y0, x1, y1 = np.moveaxis(boxes, -1, 0)
+    candidates = np.stack([
+        np.stack([x0, y0, x1, y1], -1),
+        np.stack([y0, s - x1, y1, s - x0], -1),
+        np.stack([s - x1, s - y1, s - x0, s - y0], -1),
+        np.stack([s - y1, x0, s - y0, x1], -1),
+    ], axis=0)
+    return np.take_along_axis(candidates, k[None, ..., None], axis=0)[0]
+
+
+def shared_region_boxes(crop_boxes: np.ndarray, rotation_labels: np.ndarray,
+                        view_sizes: Sequence[int], num_global: int
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes of the region each (global, view) pair shares, in both frames.
+
+    Args:
+        crop_boxes: ``(V, 4)`` crop boxes in image pixels; the first
+            ``num_global`` are the global views.
+        rotation_labels: ``(V,)`` quarter turns of each view.
+        view_sizes: ``(V,)`` output side of each view.
+        num_global: number of global (teacher) views.
+
+    Returns:
+        ``(global_region_boxes, view_region_boxes)``: ``(G, V, 4)`` the shared
+        region of global ``g`` and view ``v`` in ``g``'s rotated frame, and
+        ``(V, G, 4)`` the same region in ``v``'s rotated frame.
+    """
+    crop_boxes = np.asarray(crop_boxes, dtype=np.float64)
+    sizes = np.asarray(view_sizes, dtype=np.float64)
+    labels = np.asarray(rotation_labels)
+    globals_ = crop_boxes[:num_global]
+    shared = box_intersection(globals_[:, None], crop_boxes[None])  # (G, V, 4)
+    in_global = image_to_view(shared, globals_[:, None], sizes[:num_global, None])
+    in_global = rotate_boxes(in_global, labels[:num_global, None], sizes[:num_global, None])
+    shared_t = shared.transpose(1, 0, 2)  # (V, G, 4)
+    in_view = image_to_view(shared_t, crop_boxes[:, None], sizes[:, None])
+    in_view = rotate_boxes(in_view, labels[:, None], sizes[:, None])
+    return in_global.astype(np.float32), in_view.astype(np.float32)
+
+
+def sample_crop_boxes(rng: np.random.Generator, height: int, width: int,
+                      scale: tuple[float, float], ratio: tuple[float, float],
+                      num: int, attempts: int = 10) -> np.ndarray:
+    """Draw ``num`` RandomResizedCrop boxes at once, as torchvision does each.
+
+    For every box, up to ``attempts`` (area, log-aspect) draws are made and the
+    first that fits the image is kept; if none fits, the whole image is centre
+    cropped to the nearest allowed aspect ratio (torchvision's fallback).
+
+    Returns:
+        ``(num, 4)`` integer boxes ``(x0, y0, x1, y1)`` as float64.
+    """
+    area = height * width
+    target = area * rng.uniform(scale[0], scale[1], size=(num, attempts))
+    log_ratio = rng.uniform(math.log(ratio[0]), math.log(ratio[1]), size=(num, attempts))
+    aspect = np.exp(log_ratio)
+    w = np.rint(np.sqrt(target * aspect))
+    h = np.rint(np.sqrt(target / aspect))
+    fits = (w > 0) & (h > 0) & (w <= width) & (h <= height)
+    first = np.argmax(fits, axis=1)
+    w = w[np.arange(num), first]
+    h = h[np.arange(num), first]
+    ok = fits.any(axis=1)
+    # torchvision's fallback: centre crop with the aspect ratio clamped into range.
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        fw, fh = width, int(round(width / min(ratio)))
+    elif in_ratio > max(ratio):
+        fw, fh = int(round(height * max(ratio))), height
+    else:
+        fw, fh = width, height
+    w = np.where(ok, w, fw)
+    h = np.where(ok, h, fh)
+    y0 = np.where(ok, np.floor(rng.uniform(0, 1, num) * (height - h + 1)), (height - h) // 2)
+    x0 = np.where(ok, np.floor(rng.uniform(0, 1, num) * (width - w + 1)), (width - w) // 2)
+    return np.stack([x0, y0, x0 + w, y0 + h], axis=-1)
+
+
+def sample_overlapping_crops(rng: np.random.Generator, height: int, width: int,
+                             num_global: int, num_local: int,
+                             global_scale: tuple[float, float],
+                             local_scale: tuple[float, float],
+                             ratio: tuple[float, float],
+                             global_overlap: float = 0.02,
+                             local_overlap: float = 0.01,
+                             candidates: int = 64) -> np.ndarray:
+    """Sample GTSA's crop boxes so every (global, other) pair shares a region.
+
+    Each crop after the first is redrawn until it overlaps every global crop
+    drawn before it by more than ``global_overlap`` (another global crop) or
+    ``local_overlap`` (a local crop) of the image area. Candidates are drawn in
+    vectorised batches of ``candidates``; if a whole batch fails (possible on
+    degenerate images), the crop falls back to the region all globals share,
+    which satisfies the rule by construction.
+
+    Returns:
+        ``(num_global + num_local, 4)`` crop boxes in image pixels.
+    """
+    image_area = float(height * width)
+    boxes = [sample_crop_boxes(rng, height, width, global_scale, ratio, 1)[0]]
+    specs = [(global_scale, global_overlap)] * (num_global - 1)
+    specs += [(local_scale, local_overlap)] * num_local
+    for scale, threshold in specs:
+        globals_ = np.stack(boxes[:num_global])
+        cand = sample_crop_boxes(rng, height, width, scale, ratio, candidates)
+        overlap = box_area(box_intersection(cand[:, None], globals_[None])) / image_area
+        good = np.all(overlap > threshold, axis=1)
+        if good.any():
+            boxes.append(cand[np.argmax(good)])
+        else:
+            common = globals_[0]
+            for g in globals_[1:]:
+                common = box_intersection(common, g)
+            boxes.append(common.copy())
+    return np.stack(boxes)

@@ -1,0 +1,4 @@
+from .dino import DINO
+from .gtsa import GTSA, stack_geometry
+
+__all__ = ['GTSA', 'DINO', 'stack_geometry']

@@ -1,0 +1,57 @@
+"""GTSA's region loss: match the student to the rotated teacher on a shared region."""
+from __future__ import annotations
+
+import torch.nn.functional as F
+from mmpretrain.registry import MODELS
+from torch import Tensor, nn
+
+from gtsa_mm.models.utils.roi_align import rot90_batched
+
+
+def negative_cosine_similarity(pred: Tensor, target: Tensor, dim: int = 1) -> Tensor:
+    """``-cos(pred, target)`` along ``dim``, averaged over everything else."""
+    return -(F.normalize(pred.float(), dim=dim) * F.normalize(target.float(), dim=dim)).sum(
+        dim).mean()
+
+
+def region_loss(student_regions: Tensor, teacher_regions: Tensor,
+                rotation_offset: Tensor) -> Tensor:
+    """Negative cosine between student regions and teacher regions turned to match.
+
+    Args:
+        student_regions: ``(P, C, k, k)`` RoI-aligned student maps of the
+            shared regions, in the student views' orientation.
+        teacher_regions: ``(P, C, k, k)`` the same regions from the teacher,
+            in the teacher views' orientation.
+        rotation_offset: ``(P,)`` quarter turns from teacher to student
+            orientation (``label_student - label_teacher``).
+
+    Returns:
+        Scalar: ``-cos`` averaged over cells and pairs.
+    """
+    target = rot90_batched(teacher_regions.detach(), rotation_offset)
+    return negative_cosine_similarity(student_regions, target, dim=1)
+
+
+@MODELS.register_module()
+class RegionLoss(nn.Module):
+    """Module form of :func:`region_loss` with a weight.
+
+    Args:
+        loss_weight (float): Weight. Defaults to 1.0.
+        rotate_target (bool): Rotate the teacher regions to the student's
+            orientation (GTSA). ``False`` gives the rotation-invariant ablation:
+            the student is asked to match the unrotated teacher. Defaults to True.
+    """
+
+    def __init__(self, loss_weight: float = 1.0, rotate_target: bool = True) -> None:
+        super().__init__()
+        self.loss_weight = loss_weight
+        self.rotate_target = rotate_target
+
+    def forward(self, student_regions: Tensor, teacher_regions: Tensor,
+                rotation_offset: Tensor) -> Tensor:
+        if not self.rotate_target:
+            rotation_offset = rotation_offset.new_zeros(rotation_offset.shape)
+        return self.loss_weight * region_loss(student_regions, teacher_regions,
+                                              rotation_offset)

@@ -1,0 +1,3 @@
+from .gtsa_neck import GTSAPredictor, GTSAProjector
+
+__all__ = ['GTSAProjector', 'GTSAPredictor']

@@ -1,0 +1,3 @@
+from .roi_align import roi_align, roi_align_grouped, rot90_batched, rot90_table
+
+__all__ = ['roi_align', 'roi_align_grouped', 'rot90_batched', 'rot90_table']

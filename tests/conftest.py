@@ -1,0 +1,83 @@
+"""Shared fixtures: tiny GTSA models and data that run in seconds on a CPU."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+TINY_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
+
+
+def tiny_gtsa_model_cfg(**overrides) -> dict:
+    """GTSA with a 2-block, 32-dim ViT-x/8 on 64 px global / 32 px local views."""
+    cfg = dict(
+        type='GTSA',
+        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], to_rgb=True),
+        backbone=dict(type='VisionTransformer', arch=dict(TINY_ARCH), img_size=64,
+                      patch_size=8, drop_path_rate=0., out_type='featmap'),
+        neck=dict(type='GTSAProjector', in_channels=32, out_channels=48),
+        predictor=dict(type='GTSAPredictor', in_channels=48, hidden_channels=48,
+                       out_channels=48),
+        rotation_head=dict(type='RotationHead', in_channels=32, hidden_channels=32,
+                           bottleneck_channels=16),
+        patch_size=8,
+        region_sizes=(6, 3),
+        patch_loss_warmup_epochs=0)
+    cfg.update(overrides)
+    return cfg
+
+
+def tiny_multicrop_cfg(**overrides) -> dict:
+    cfg = dict(type='GTSAMultiCrop', global_size=64, local_size=32)
+    cfg.update(overrides)
+    return cfg
+
+
+def random_scene(h: int, w: int, seed: int) -> np.ndarray:
+    """A cluttered uint8 BGR image: random rectangles over a vertical gradient."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = np.linspace(40, 200, h, dtype=np.uint8)[:, None, None]
+    for _ in range(12):
+        x0, y0 = rng.integers(0, w - 4), rng.integers(0, h - 4)
+        x1, y1 = x0 + rng.integers(4, w // 3), y0 + rng.integers(4, h // 3)
+        img[y0:y1, x0:x1] = rng.integers(0, 256, 3)
+    return img
+
+
+@pytest.fixture
+def tiny_gtsa():
+    """Build a fresh tiny GTSA model (a factory taking config overrides)."""
+    from mmpretrain.registry import MODELS
+
+    import gtsa_mm  # noqa: F401
+
+    def build(**overrides):
+        torch.manual_seed(0)
+        model = MODELS.build(tiny_gtsa_model_cfg(**overrides))
+        model.init_weights()
+        return model
+
+    return build
+
+
+@pytest.fixture
+def tiny_batch():
+    """A factory of preprocessed batches for a tiny GTSA model."""
+    from mmengine.dataset import default_collate
+    from mmpretrain.registry import TRANSFORMS
+
+    import gtsa_mm  # noqa: F401
+    from gtsa_mm.datasets.transforms import GTSA_GEOMETRY_KEYS
+
+    def make(model, batch_size=3, seed=0, **crop):
+        multicrop = TRANSFORMS.build(tiny_multicrop_cfg(seed=seed, **crop))
+        pack = TRANSFORMS.build(dict(type='PackInputs', algorithm_keys=GTSA_GEOMETRY_KEYS))
+        samples = [pack(multicrop(dict(img=random_scene(96, 128, seed * 100 + i))))
+                   for i in range(batch_size)]
+        return model.data_preprocessor(default_collate(copy.deepcopy(samples)), training=True)
+
+    return make

@@ -1,0 +1,102 @@
+"""GTSAMultiCrop: shapes, packing, and that its boxes name the same image pixels."""
+import numpy as np
+import pytest
+import torch
+from mmengine.dataset import default_collate
+
+from gtsa_mm.datasets.transforms import GTSA_GEOMETRY_KEYS, GTSAMultiCrop
+from gtsa_mm.models.utils import roi_align_grouped, rot90_batched
+
+
+def smooth_image(h: int, w: int, seed: int) -> np.ndarray:
+    """Low-frequency colour pattern: resizing barely changes it, rotations do."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    channels = []
+    for _ in range(3):
+        fx, fy = rng.uniform(0.5, 2.0, 2)
+        phase = rng.uniform(0, 2 * np.pi)
+        channels.append(127 + 100 * np.sin(2 * np.pi * (fx * x / w + fy * y / h) + phase)
+                        + 20 * (y / h))  # a vertical ramp: "up" is visible
+    return np.clip(np.stack(channels, -1), 0, 255).astype(np.uint8)
+
+
+def no_colour(**kwargs) -> GTSAMultiCrop:
+    return GTSAMultiCrop(color_jitter_prob=0., grayscale_prob=0., blur_prob=0., **kwargs)
+
+
+def test_outputs_shapes_and_types():
+    t = GTSAMultiCrop(seed=0)
+    out = t(dict(img=smooth_image(240, 320, 0)))
+    views = out['img']
+    assert len(views) == 10
+    assert all(v.shape == (224, 224, 3) for v in views[:2])
+    assert all(v.shape == (96, 96, 3) for v in views[2:])
+    assert all(v.dtype == np.uint8 and v.flags['C_CONTIGUOUS'] for v in views)
+    assert out['crop_boxes'].shape == (10, 4) and out['crop_boxes'].dtype == torch.float32
+    assert out['rotation_label'].shape == (10, ) and out['rotation_label'].dtype == torch.int64
+    assert out['global_region_boxes'].shape == (2, 10, 4)
+    assert out['view_region_boxes'].shape == (10, 2, 4)
+    assert set(out['rotation_label'].tolist()) <= {0, 1, 2, 3}
+
+
+def test_rotate_false_gives_label_zero():
+    out = GTSAMultiCrop(rotate=False, seed=1)(dict(img=smooth_image(200, 200, 1)))
+    assert out['rotation_label'].eq(0).all()
+
+
+def test_geometry_survives_pack_inputs_and_default_collate():
+    from mmpretrain.datasets.transforms import PackInputs
+    t = GTSAMultiCrop(global_size=32, local_size=16, seed=0)
+    pack = PackInputs(algorithm_keys=GTSA_GEOMETRY_KEYS)
+    batch = default_collate([pack(t(dict(img=smooth_image(64, 80, s)))) for s in range(3)])
+    assert len(batch['inputs']) == 10 and batch['inputs'][0].shape == (3, 3, 32, 32)
+    sample = batch['data_samples'][0]
+    for key in GTSA_GEOMETRY_KEYS:
+        assert isinstance(sample.get(key), torch.Tensor), key
+
+
+def pair_regions(out, t, s, size=7):
+    """RoI-align the image content of pair (t, s) out of both views."""
+    def as_map(view):
+        return torch.from_numpy(view).permute(2, 0, 1)[None].double()
+
+    boxes_t = out['global_region_boxes'][t, s].double().view(1, 1, 4)
+    boxes_s = out['view_region_boxes'][s, t].double().view(1, 1, 4)
+    region_t = roi_align_grouped(as_map(out['img'][t]), boxes_t, size)[:, 0]
+    region_s = roi_align_grouped(as_map(out['img'][s]), boxes_s, size)[:, 0]
+    return region_t, region_s
+
+
+@pytest.mark.parametrize('seed', range(8))
+def test_shared_region_pixels_agree_after_rotating_the_teacher_side(seed):
+    img = smooth_image(300, 420, seed)
+    out = no_colour(seed=seed)(dict(img=img))
+    labels = out['rotation_label']
+    right, wrong = [], []
+    for t in range(2):
+        for s in range(10):
+            if s == t:
+                continue
+            region_t, region_s = pair_regions(out, t, s)
+            offset = (labels[s] - labels[t]).view(1)
+            aligned = rot90_batched(region_t, offset)
+            right.append((aligned - region_s).abs().mean().item())
+            if offset.item() % 4:
+                wrong.append((region_t - region_s).abs().mean().item())
+    # Interpolation error only (0..255 scale) ...
+    assert max(right) < 4.0, right
+    # ... while ignoring the rotation offset does not match (the test can fail).
+    if wrong:
+        assert np.mean(wrong) > 3 * np.mean(right) + 2
+
+
+def test_boxes_are_in_image_pixels_and_views_show_them():
+    img = smooth_image(256, 256, 3)
+    out = no_colour(rotate=False, seed=3)(dict(img=img))
+    for v, size in zip(range(10), [224] * 2 + [96] * 8):
+        x0, y0, x1, y1 = out['crop_boxes'][v].int().tolist()
+        import cv2
+        expected = cv2.resize(img[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA
+                              if (x1 - x0) > size and (y1 - y0) > size else cv2.INTER_LINEAR)
+        np.testing.assert_array_equal(out['img'][v], expected)

@@ -1,0 +1,119 @@
+"""tools/extract_backbone.py: student/teacher out of a GTSA Runner checkpoint into
+MMPretrain's and timm's key layouts, checked by identical model outputs."""
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / 'tests' / 'downstream'))
+from downstream_helpers import (  # noqa: E402
+    PATCH_SIZE,
+    PRETRAIN_IMG_SIZE,
+    TINY_VIT,
+    make_gtsa_checkpoint,
+    tiny_vit,
+)
+
+TOOL = REPO / 'tools' / 'extract_backbone.py'
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('extract_backbone', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def tool():
+    return load_tool()
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory) -> Path:
+    import gtsa_mm  # noqa: F401
+
+    return make_gtsa_checkpoint(tmp_path_factory.mktemp('pretrain') / 'epoch_1.pth')
+
+
+@pytest.fixture(scope='module')
+def source_state_dict(checkpoint) -> dict:
+    return torch.load(checkpoint, map_location='cpu')['state_dict']
+
+
+def reference_vit(source_state_dict, prefix):
+    """The ViT the checkpoint describes, loaded directly from its prefixed keys."""
+    vit = tiny_vit(out_type='raw').eval()
+    vit.load_state_dict({k[len(prefix):]: v for k, v in source_state_dict.items()
+                         if k.startswith(prefix)})
+    return vit
+
+
+def test_help():
+    result = subprocess.run([sys.executable, str(TOOL), '--help'], capture_output=True,
+                            text=True, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    for option in ('--teacher', '--out', '--format'):
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize('teacher', [False, True], ids=['student', 'teacher'])
+def test_mmpretrain_round_trip(tool, checkpoint, source_state_dict, tmp_path, teacher):
+    out = tmp_path / 'vit.pth'
+    args = [str(checkpoint), '--out', str(out)] + (['--teacher'] if teacher else [])
+    assert tool.main(args) == 0
+    saved = torch.load(out, map_location='cpu', weights_only=True)
+    assert saved['meta']['role'] == ('teacher' if teacher else 'student')
+    assert saved['meta']['num_layers'] == TINY_VIT['num_layers']
+
+    vit = tiny_vit(out_type='raw').eval()
+    vit.load_state_dict(saved['state_dict'], strict=True)
+    reference = reference_vit(source_state_dict,
+                              'target_net.module.0.' if teacher else 'backbone.')
+    x = torch.randn(2, 3, PRETRAIN_IMG_SIZE, PRETRAIN_IMG_SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(vit(x)[0], reference(x)[0], rtol=0, atol=0)
+    if teacher:  # really the teacher, not the student
+        student = reference_vit(source_state_dict, 'backbone.')
+        with torch.no_grad():
+            assert not torch.allclose(student(x)[0], vit(x)[0])
+
+
+def test_timm_round_trip(tool, checkpoint, source_state_dict, tmp_path):
+    from timm.models.vision_transformer import VisionTransformer as TimmViT
+
+    out = tmp_path / 'vit_timm.pth'
+    assert tool.main([str(checkpoint), '--format', 'timm', '--out', str(out)]) == 0
+    dims = TINY_VIT['embed_dims']
+    timm_vit = TimmViT(img_size=PRETRAIN_IMG_SIZE, patch_size=PATCH_SIZE, embed_dim=dims,
+                       depth=TINY_VIT['num_layers'], num_heads=TINY_VIT['num_heads'],
+                       mlp_ratio=TINY_VIT['feedforward_channels'] / dims, qkv_bias=True,
+                       num_classes=0, global_pool='token').eval()
+    timm_vit.load_state_dict(torch.load(out, map_location='cpu', weights_only=True),
+                             strict=True)
+    reference = reference_vit(source_state_dict, 'backbone.')
+    x = torch.randn(2, 3, PRETRAIN_IMG_SIZE, PRETRAIN_IMG_SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(timm_vit.forward_features(x), reference(x)[0],
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_default_output_path(tool, checkpoint):
+    assert tool.default_out_path('w/epoch_100.pth', True, 'timm') == \
+        'w/epoch_100_teacher_backbone_timm.pth'
+    assert tool.main([str(checkpoint)]) == 0
+    assert (checkpoint.parent / 'epoch_1_student_backbone.pth').is_file()
+
+
+def test_not_a_gtsa_checkpoint(tool, tmp_path, capsys):
+    path = tmp_path / 'retinanet.pth'
+    torch.save(dict(state_dict={'backbone.conv1.weight': torch.zeros(1)}), path)
+    assert tool.main([str(path)]) == 1
+    error = capsys.readouterr().err
+    assert 'retinanet.pth' in error and "'backbone.'" in error

@@ -1,0 +1,205 @@
+"""Time GTSA's training step against its bare network, and its data transform.
+
+    python tools/benchmark.py --device cpu --batch-size 4
+    python tools/benchmark.py --device cuda --batch-size 64 --amp-dtype bfloat16
+
+Measures, in one run:
+  (a) the full GTSA step: data preprocessor -> all losses (incl. the teacher's EMA
+      update) -> backward -> clipped optimizer step;
+  (b) the same network's plain step: the same student (backbone, projector,
+      predictor, rotation head) and teacher modules on the same crops, with the
+      loss replaced by the mean of the outputs and no EMA update;
+  (c) GTSAMultiCrop's milliseconds per image on one CPU core (640 x 480 images).
+Warm-up iterations are excluded; medians are reported. The last line of output is
+one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import time
+
+import cv2
+import numpy as np
+import torch
+
+import gtsa_mm  # noqa: F401
+from gtsa_mm.datasets.transforms import GTSA_GEOMETRY_KEYS
+
+ARCHS = {
+    # the paper: ViT-S/16 on 2 x 224 + 8 x 96 crops
+    'vit-small': dict(arch='deit-small', embed=384, proj=768, patch=16, global_size=224,
+                      local_size=96, region_sizes=(10, 4)),
+    # the test suite's tiny model (smoke runs)
+    'tiny': dict(arch=dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
+                 embed=32, proj=48, patch=8, global_size=64, local_size=32,
+                 region_sizes=(6, 3)),
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    parser.add_argument('--batch-size', type=int, default=4)
+    parser.add_argument('--iters', type=int, default=10, help='timed iterations')
+    parser.add_argument('--warmup', type=int, default=3, help='untimed iterations first')
+    parser.add_argument('--arch', choices=sorted(ARCHS), default='vit-small')
+    parser.add_argument('--num-local', type=int, default=8, help='local crops per image')
+    parser.add_argument('--amp-dtype', choices=['none', 'float16', 'bfloat16'], default=None,
+                        help='autocast dtype (default: bfloat16 on cuda, none on cpu)')
+    parser.add_argument('--data-images', type=int, default=20,
+                        help='images timed for the data transform')
+    parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    return parser.parse_args(argv)
+
+
+def build_model(spec: dict, num_local: int, device: str):
+    from mmpretrain.registry import MODELS
+    cfg = dict(
+        type='GTSA',
+        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], to_rgb=True),
+        backbone=dict(type='VisionTransformer', arch=spec['arch'], img_size=spec['global_size'],
+                      patch_size=spec['patch'], drop_path_rate=0.1, out_type='featmap'),
+        neck=dict(type='GTSAProjector', in_channels=spec['embed'], out_channels=spec['proj']),
+        predictor=dict(type='GTSAPredictor', in_channels=spec['proj'],
+                       hidden_channels=spec['proj'], out_channels=spec['proj']),
+        rotation_head=dict(type='RotationHead', in_channels=spec['embed']),
+        patch_size=spec['patch'], region_sizes=spec['region_sizes'],
+        patch_loss_warmup_epochs=0)
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model.to(device).train()
+
+
+def make_batches(spec: dict, batch_size: int, num_local: int, count: int = 2) -> list:
+    from mmengine.dataset import default_collate
+    from mmpretrain.registry import TRANSFORMS
+    crop = TRANSFORMS.build(dict(type='GTSAMultiCrop', global_size=spec['global_size'],
+                                 local_size=spec['local_size'], num_local=num_local, seed=0))
+    pack = TRANSFORMS.build(dict(type='PackInputs', algorithm_keys=GTSA_GEOMETRY_KEYS))
+    rng = np.random.default_rng(0)
+    batches = []
+    for _ in range(count):
+        samples = [pack(crop(dict(img=rng.integers(0, 256, (480, 640, 3), np.uint8))))
+                   for _ in range(batch_size)]
+        batches.append(default_collate(samples))
+    return batches
+
+
+def time_data_transform(spec: dict, num_local: int, images: int) -> float:
+    """Milliseconds per image of GTSAMultiCrop on one core (OpenCV single-threaded)."""
+    from mmpretrain.registry import TRANSFORMS
+    crop = TRANSFORMS.build(dict(type='GTSAMultiCrop', global_size=spec['global_size'],
+                                 local_size=spec['local_size'], num_local=num_local, seed=0))
+    rng = np.random.default_rng(1)
+    imgs = [rng.integers(0, 256, (480, 640, 3), np.uint8) for _ in range(4)]
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        for i in range(3):
+            crop(dict(img=imgs[i % 4]))
+        times = []
+        for i in range(images):
+            start = time.perf_counter()
+            crop(dict(img=imgs[i % 4]))
+            times.append(time.perf_counter() - start)
+    finally:
+        cv2.setNumThreads(threads)
+    return 1000 * statistics.median(times)
+
+
+def network_loss(model, inputs: list) -> torch.Tensor:
+    """The same modules on the same crops, loss = mean of every output."""
+    g = model.num_global
+    global_views, local_views = torch.cat(inputs[:g]), torch.cat(inputs[g:])
+    total = 0.
+    for views in (global_views, local_views):
+        feat = model.backbone(views)[-1]
+        total = total + model.predictor(model.neck(feat))[0].float().mean()
+        total = total + model.rotation_head(feat).float().mean()
+    with torch.no_grad():
+        teacher = model.target_net(global_views)[0]
+    return total + 0. * teacher.float().mean()
+
+
+def time_steps(model, optim_wrapper, batches, step_fn, iters, warmup, device) -> list:
+    times = []
+    for i in range(warmup + iters):
+        data = batches[i % len(batches)]
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with optim_wrapper.optim_context(model):
+            data_in = model.data_preprocessor(copy.copy(data), training=True)
+            loss = step_fn(data_in)
+        optim_wrapper.update_params(loss)
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('tools/benchmark.py: --device cuda but no CUDA device is available')
+    amp = args.amp_dtype or ('bfloat16' if args.device == 'cuda' else 'none')
+    spec = ARCHS[args.arch]
+    from mmengine.logging import MessageHub
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+    hub = MessageHub.get_current_instance()
+    hub.update_info('max_iters', 10 ** 6)
+
+    model = build_model(spec, args.num_local, args.device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.04)
+    if amp == 'none':
+        wrapper = OptimWrapper(optimizer, clip_grad=dict(max_norm=3.0))
+    else:
+        wrapper = AmpOptimWrapper(optimizer=optimizer, clip_grad=dict(max_norm=3.0),
+                                  dtype=amp, loss_scale='dynamic')
+    batches = make_batches(spec, args.batch_size, args.num_local)
+
+    def gtsa_step(data):
+        losses = model.loss(data['inputs'], data['data_samples'])
+        return sum(v for k, v in losses.items() if k.startswith('loss'))
+
+    def network_step(data):
+        return network_loss(model, data['inputs'])
+
+    if args.device == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    # interleave the two so drift (clocks, caches) affects both alike
+    gtsa_times, net_times = [], []
+    for _ in range(2):
+        net_times += time_steps(model, wrapper, batches, network_step, args.iters // 2 or 1,
+                                args.warmup, args.device)
+        gtsa_times += time_steps(model, wrapper, batches, gtsa_step, args.iters // 2 or 1,
+                                 args.warmup, args.device)
+    peak = (torch.cuda.max_memory_allocated() / 2**30 if args.device == 'cuda' else None)
+    data_ms = time_data_transform(spec, args.num_local, args.data_images)
+    gtsa_s, net_s = statistics.median(gtsa_times), statistics.median(net_times)
+    result = dict(
+        device=(torch.cuda.get_device_name() if args.device == 'cuda' else 'cpu'),
+        arch=args.arch, batch_size=args.batch_size, num_local=args.num_local, amp=amp,
+        torch_threads=torch.get_num_threads(), iters=len(gtsa_times),
+        gtsa_step_s=round(gtsa_s, 5), network_step_s=round(net_s, 5),
+        gtsa_over_network=round(gtsa_s / net_s, 3),
+        data_ms_per_img=round(data_ms, 2),
+        images_per_s=round(args.batch_size / gtsa_s, 1),
+        network_images_per_s=round(args.batch_size / net_s, 1),
+        peak_mem_gib=None if peak is None else round(peak, 2))
+    print(f'GTSA step {gtsa_s * 1000:.1f} ms | network step {net_s * 1000:.1f} ms | '
+          f'ratio {gtsa_s / net_s:.3f} | data {data_ms:.2f} ms/img')
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == '__main__':
+    main()

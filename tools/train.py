@@ -1,0 +1,93 @@
+"""Train with an MMEngine Runner: GTSA pretraining and any gtsa_mm config.
+
+    python tools/train.py configs/gtsa/gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py
+    python tools/train.py CONFIG --resume            # continue from work_dir's latest
+    bash tools/dist_train.sh CONFIG 8                 # 8 GPUs (torchrun)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+# Registers gtsa_mm's components and MMEngine's checkpoint types (torch >= 2.6).
+import gtsa_mm  # noqa: F401
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Train a gtsa_mm / OpenMMLab model')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--work-dir', help='directory for logs and checkpoints '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from CHECKPOINT, or from the latest checkpoint in '
+                        'the work dir when no path is given')
+    parser.add_argument('--amp', action='store_true', help='mixed precision (float16)')
+    parser.add_argument('--amp-dtype', choices=['float16', 'bfloat16'],
+                        help='mixed precision with this dtype (implies --amp)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by total batch / auto_scale_lr.base_batch_size')
+    parser.add_argument('--no-validate', action='store_true', help='skip validation')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. train_cfg.max_epochs=10')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    if not osp.isfile(args.config):
+        sys.exit(f'tools/train.py: config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.launcher != 'none' and not torch.cuda.is_available():
+        # NCCL needs GPUs; multi-process CPU runs (tests, laptops) use gloo.
+        cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp or args.amp_dtype:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if args.amp_dtype:
+            cfg.optim_wrapper.dtype = args.amp_dtype
+    if args.auto_scale_lr:
+        cfg.setdefault('auto_scale_lr', dict(base_batch_size=256))
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            sys.exit(f'tools/train.py: --resume checkpoint not found: {args.resume}')
+        cfg.resume, cfg.load_from = True, args.resume
+    if args.no_validate:
+        for key in ('val_dataloader', 'val_evaluator', 'val_cfg'):
+            cfg[key] = None
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    cfg = build_config(args)
+    if 'runner_type' in cfg:
+        from mmengine.registry import RUNNERS
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
