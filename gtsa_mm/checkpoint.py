@@ -7,13 +7,31 @@ message hub, numpy arrays and scalars in the logged history. Resume, ``load_from
 and ``init_cfg=dict(type='Pretrained', ...)`` of a full Runner checkpoint all fail.
 
 We keep ``weights_only=True`` and add exactly those types to torch's allowlist
-(``torch.serialization.add_safe_globals``). Arbitrary pickled code stays rejected,
-so a foreign or malicious file still fails to load instead of running code.
+(``torch.serialization.add_safe_globals``). ``HistoryBuffer`` pickles its statistics
+functions as ``getattr(HistoryBuffer, 'min')``; rather than allowing ``getattr``, we
+allow a stand-in that resolves only those names on ``HistoryBuffer``. Arbitrary
+pickled code stays rejected, so a foreign or malicious file still fails to load
+instead of running code.
 """
 from __future__ import annotations
 
+import codecs
+import pickle
+
 import numpy as np
 import torch
+
+
+def history_buffer_getattr(obj: object, name: str):
+    """``getattr`` restricted to ``HistoryBuffer``'s statistics functions."""
+    from mmengine.logging import HistoryBuffer
+
+    if obj is HistoryBuffer and name in ('min', 'max', 'mean', 'current'):
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'gtsa_mm: refusing getattr({obj!r}, {name!r}) while loading a checkpoint with '
+        'weights_only=True; only MMEngine HistoryBuffer statistics are allowed. Load the '
+        'file with torch.load(..., weights_only=False) only if you trust it.')
 
 
 def runner_checkpoint_safe_globals() -> list:
@@ -22,7 +40,8 @@ def runner_checkpoint_safe_globals() -> list:
 
     multiarray = getattr(np, '_core', None)
     multiarray = multiarray.multiarray if multiarray is not None else np.core.multiarray
-    safe = [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar]
+    safe = [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar,
+            codecs.encode, (history_buffer_getattr, 'builtins.getattr')]
     # numpy >= 1.25 pickles each dtype through its own class (numpy.dtypes.Float64DType, ...).
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:

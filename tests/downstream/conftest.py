@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from downstream_helpers import make_ade_tiny, make_cls_tiny, make_coco_tiny, make_gtsa_checkpoint
 
 
@@ -27,9 +26,9 @@ def gtsa_checkpoint(tmp_path_factory) -> Path:
 @pytest.fixture(scope='session')
 def gtsa_state_dict(gtsa_checkpoint) -> dict:
     """The ``state_dict`` of :func:`gtsa_checkpoint`."""
-    import gtsa_mm  # noqa: F401
+    from gtsa_mm.downstream import read_state_dict
 
-    return torch.load(gtsa_checkpoint, map_location='cpu')['state_dict']
+    return read_state_dict(str(gtsa_checkpoint))
 
 
 @pytest.fixture(scope='session')

@@ -241,6 +241,11 @@ def tiny_mask_rcnn_cfg(checkpoint, coco: Path, work_dir: Path):
     cfg.model.neck[1].in_channels = [_DIMS] * 4
     cfg.model.roi_head.bbox_head.num_classes = 2
     cfg.model.roi_head.mask_head.num_classes = 2
+    # fewer proposals and RoIs: the 256-channel heads dominate CPU time
+    cfg.model.train_cfg.rpn_proposal.max_per_img = 200
+    cfg.model.train_cfg.rcnn.sampler.num = 64
+    cfg.model.test_cfg.rpn.max_per_img = 100
+    cfg.model.test_cfg.rcnn.max_per_img = 10
     metainfo = dict(classes=('square', 'triangle'))
     for split, loader in (('train', cfg.train_dataloader), ('val', cfg.val_dataloader)):
         loader.dataset.update(data_root=str(coco), ann_file=f'instances_{split}.json',

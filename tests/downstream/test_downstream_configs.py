@@ -4,6 +4,7 @@ toolbox's own metric."""
 from __future__ import annotations
 
 import math
+import numbers
 
 import pytest
 import torch
@@ -48,7 +49,8 @@ def _train_and_validate(runner, state_dict):
 def _assert_real(metrics, *keys):
     for key in keys:
         assert key in metrics, f'{key} missing from {metrics}'
-        assert isinstance(metrics[key], float) and math.isfinite(metrics[key]), metrics
+        assert isinstance(metrics[key], numbers.Real), metrics  # float or numpy float
+        assert math.isfinite(metrics[key]), metrics
 
 
 @pytest.mark.slow

@@ -44,7 +44,9 @@ def checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope='module')
 def source_state_dict(checkpoint) -> dict:
-    return torch.load(checkpoint, map_location='cpu')['state_dict']
+    from gtsa_mm.downstream import read_state_dict
+
+    return read_state_dict(str(checkpoint))
 
 
 def reference_vit(source_state_dict, prefix):
