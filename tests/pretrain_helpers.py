@@ -4,9 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-from mmengine.config import Config
-
 from conftest import random_scene, tiny_gtsa_model_cfg, tiny_multicrop_cfg
+from mmengine.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_CONFIG = REPO / 'configs/gtsa/gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py'

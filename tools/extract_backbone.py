@@ -22,17 +22,7 @@ import os.path as osp
 import sys
 from collections.abc import Sequence
 
-import torch
-
-import gtsa_mm  # noqa: F401  (lets torch.load read MMEngine Runner checkpoints)
-from gtsa_mm.downstream import (
-    BackboneCheckpointError,
-    backbone_prefix,
-    mmpretrain_vit_to_timm,
-    read_state_dict,
-    strip_prefix,
-)
-from gtsa_mm.downstream.backbone_checkpoint import describe_key_groups
+# torch / gtsa_mm are imported where needed, so that --help answers at once.
 
 # Keys every mmpretrain VisionTransformer state dict has.
 _REQUIRED_KEYS = ('patch_embed.projection.weight', 'pos_embed', 'layers.0.attn.qkv.weight')
@@ -98,6 +88,16 @@ def extract_backbone(checkpoint: str, teacher: bool = False,
     Raises:
         BackboneCheckpointError: The checkpoint has no ViT under the prefix.
     """
+    import gtsa_mm
+    from gtsa_mm.downstream import (
+        BackboneCheckpointError,
+        backbone_prefix,
+        mmpretrain_vit_to_timm,
+        read_state_dict,
+        strip_prefix,
+    )
+    from gtsa_mm.downstream.backbone_checkpoint import describe_key_groups
+
     prefix = backbone_prefix(use_teacher=teacher)
     full = read_state_dict(checkpoint)
     state_dict = strip_prefix(full, prefix)
@@ -129,6 +129,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         int: Exit status.
     """
     args = parse_args(argv)
+    import torch
+
+    from gtsa_mm.downstream import BackboneCheckpointError
+
     try:
         result = extract_backbone(args.checkpoint, args.teacher, args.format)
     except BackboneCheckpointError as error:

@@ -257,7 +257,7 @@ def tiny_mask_rcnn_cfg(checkpoint, coco: Path, work_dir: Path):
     cfg.test_dataloader = cfg.val_dataloader
     cfg.val_evaluator.ann_file = str(coco / 'instances_val.json')
     cfg.test_evaluator = cfg.val_evaluator
-    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_interval=100)
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_begin=100)
     shrink_runtime(cfg, work_dir)
     return cfg
 
@@ -273,7 +273,7 @@ def _ade_data(cfg, ade: Path) -> None:
     cfg.test_dataloader = cfg.val_dataloader
     cfg.model.data_preprocessor.size = (64, 64)
     cfg.train_dataloader.batch_size = 2
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1, val_interval=100)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=1, val_begin=100)
 
 
 def tiny_upernet_cfg(checkpoint, ade: Path, work_dir: Path):
@@ -312,7 +312,7 @@ def _cls_data(cfg, data: Path) -> None:
     cfg.train_dataloader.batch_size = 6
     cfg.data_preprocessor.num_classes = 6
     cfg.model.head.update(num_classes=6, in_channels=_DIMS)
-    cfg.train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=100)
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=1, val_begin=100)
 
 
 def tiny_finetune_cfg(checkpoint, data: Path, work_dir: Path):

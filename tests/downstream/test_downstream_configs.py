@@ -53,7 +53,6 @@ def _assert_real(metrics, *keys):
         assert math.isfinite(metrics[key]), metrics
 
 
-@pytest.mark.slow
 def test_mask_rcnn_trains_and_evaluates(gtsa_checkpoint, gtsa_state_dict, coco_tiny, tmp_path):
     runner = build_runner(tiny_mask_rcnn_cfg(gtsa_checkpoint, coco_tiny, tmp_path))
     metrics = _train_and_validate(runner, gtsa_state_dict)

@@ -60,6 +60,9 @@ def make_runner(work_dir, max_iters, resume=False, hooks=()):
             interval=1, by_epoch=False, max_keep_ckpts=1)),
         custom_hooks=list(hooks),
         resume=resume,
+        # The scope real configs use; a Runner makes its scope the current one
+        # for later tests too, and 'mmengine' would hide MMPretrain's registries.
+        default_scope='mmpretrain',
         log_level='WARNING')
 
 

@@ -76,6 +76,9 @@ def test_stops_at_the_nan_iteration_and_keeps_earlier_checkpoints(tmp_path):
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
         default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False)),
         custom_hooks=[NonFiniteLossHook(), record],
+        # The scope real configs use; a Runner makes its scope the current one
+        # for later tests too, and 'mmengine' would hide MMPretrain's registries.
+        default_scope='mmpretrain',
         log_level='WARNING')
 
     with pytest.raises(NonFiniteLossError) as info:

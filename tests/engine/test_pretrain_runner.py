@@ -9,8 +9,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
-
-from pretrain_helpers import REPO, tiny_pretrain_cfg, write_images
+from pretrain_helpers import PAPER_CONFIG, REPO, tiny_pretrain_cfg, write_images
 
 PRETRAIN_CONFIGS = sorted(glob.glob(str(REPO / 'configs/gtsa/*.py')) +
                           glob.glob(str(REPO / 'configs/dino/*.py')))
@@ -18,8 +17,9 @@ PRETRAIN_CONFIGS = sorted(glob.glob(str(REPO / 'configs/gtsa/*.py')) +
 
 @pytest.mark.parametrize('path', PRETRAIN_CONFIGS, ids=lambda p: Path(p).name)
 def test_shipped_pretrain_configs_build(path):
-    import gtsa_mm  # noqa: F401
     from mmpretrain.registry import MODELS
+
+    import gtsa_mm  # noqa: F401
     cfg = Config.fromfile(path)
     assert cfg.custom_imports.imports == ['gtsa_mm']
     model = MODELS.build(cfg.model)
@@ -29,7 +29,7 @@ def test_shipped_pretrain_configs_build(path):
 
 
 def test_paper_recipe_numbers():
-    cfg = Config.fromfile(str(REPO / 'configs/gtsa/gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py'))
+    cfg = Config.fromfile(str(PAPER_CONFIG))
     assert cfg.train_dataloader.batch_size == 64 and cfg.train_cfg.max_epochs == 100
     assert math.isclose(cfg.optim_wrapper.optimizer.lr, 5e-4 * 512 / 256)
     assert cfg.optim_wrapper.optimizer.weight_decay == 0.04
@@ -59,8 +59,9 @@ def test_one_runner_epoch_writes_a_checkpoint_that_resumes(tmp_path):
 
 
 def test_weights_only_load_of_runner_checkpoint_still_rejects_code(tmp_path):
-    import gtsa_mm  # noqa: F401
     from mmengine.logging import HistoryBuffer
+
+    import gtsa_mm  # noqa: F401
     good = tmp_path / 'good.pth'
     torch.save({'message_hub': {'log': HistoryBuffer([1.0, 2.0], [1, 1])}}, good)
     assert isinstance(torch.load(good)['message_hub']['log'], HistoryBuffer)

@@ -51,7 +51,8 @@ def source_state_dict(checkpoint) -> dict:
 
 def reference_vit(source_state_dict, prefix):
     """The ViT the checkpoint describes, loaded directly from its prefixed keys."""
-    vit = tiny_vit(out_type='raw').eval()
+    vit = tiny_vit(out_type='raw')
+    vit.eval()
     vit.load_state_dict({k[len(prefix):]: v for k, v in source_state_dict.items()
                          if k.startswith(prefix)})
     return vit
@@ -74,7 +75,8 @@ def test_mmpretrain_round_trip(tool, checkpoint, source_state_dict, tmp_path, te
     assert saved['meta']['role'] == ('teacher' if teacher else 'student')
     assert saved['meta']['num_layers'] == TINY_VIT['num_layers']
 
-    vit = tiny_vit(out_type='raw').eval()
+    vit = tiny_vit(out_type='raw')
+    vit.eval()
     vit.load_state_dict(saved['state_dict'], strict=True)
     reference = reference_vit(source_state_dict,
                               'target_net.module.0.' if teacher else 'backbone.')
