@@ -171,19 +171,25 @@ def sample_overlapping_crops(rng: np.random.Generator, height: int, width: int,
         ``(num_global + num_local, 4)`` crop boxes in image pixels.
     """
     image_area = float(height * width)
-    boxes = [sample_crop_boxes(rng, height, width, global_scale, ratio, 1)[0]]
-    specs = [(global_scale, global_overlap)] * (num_global - 1)
-    specs += [(local_scale, local_overlap)] * num_local
-    for scale, threshold in specs:
-        globals_ = np.stack(boxes[:num_global])
-        cand = sample_crop_boxes(rng, height, width, scale, ratio, candidates)
-        overlap = box_area(box_intersection(cand[:, None], globals_[None])) / image_area
-        good = np.all(overlap > threshold, axis=1)
-        if good.any():
-            boxes.append(cand[np.argmax(good)])
-        else:
-            common = globals_[0]
-            for g in globals_[1:]:
-                common = box_intersection(common, g)
-            boxes.append(common.copy())
-    return np.stack(boxes)
+
+    def first_overlapping(cand: np.ndarray, globals_: np.ndarray, threshold: float):
+        """Per row of ``(..., C, 4)`` candidates: the first that overlaps enough."""
+        overlap = box_area(box_intersection(cand[..., None, :], globals_)) / image_area
+        good = np.all(overlap > threshold, axis=-1)  # (..., C)
+        pick = np.take_along_axis(cand, np.argmax(good, -1)[..., None, None], -2)[..., 0, :]
+        common = globals_[0]
+        for g in globals_[1:]:
+            common = box_intersection(common, g)
+        return np.where(good.any(-1)[..., None], pick, common)
+
+    globals_ = sample_crop_boxes(rng, height, width, global_scale, ratio, 1)
+    for _ in range(num_global - 1):
+        cand = sample_crop_boxes(rng, height, width, global_scale, ratio, candidates)
+        globals_ = np.concatenate([globals_, first_overlapping(cand, globals_,
+                                                               global_overlap)[None]])
+    if num_local == 0:
+        return globals_
+    cand = sample_crop_boxes(rng, height, width, local_scale, ratio, num_local * candidates)
+    locals_ = first_overlapping(cand.reshape(num_local, candidates, 4), globals_,
+                                local_overlap)
+    return np.concatenate([globals_, locals_])

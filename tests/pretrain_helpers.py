@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
-from conftest import random_scene, tiny_gtsa_model_cfg, tiny_multicrop_cfg
+from gtsa_test_utils import random_scene, tiny_gtsa_model_cfg, tiny_multicrop_cfg
 from mmengine.config import Config
 
 REPO = Path(__file__).resolve().parents[1]

@@ -30,14 +30,6 @@ TEACHER_PREFIX = 'target_net.module.0.'
 #: How many key names an error message lists before it shortens the list.
 _MAX_LISTED_KEYS = 12
 
-# MMEngine's HistoryBuffer (in every Runner checkpoint's ``message_hub``) pickles its
-# statistics methods as ``getattr(buffer, 'mean')`` and an empty history through
-# ``bytes``; ``torch.load(weights_only=True)`` refuses both. They are allowed only
-# while a checkpoint is read here, on top of gtsa_mm's global allowlist
-# (gtsa_mm/checkpoint.py). Nothing can be *called* through them: the restricted
-# unpickler still only calls allowlisted functions.
-_READ_SAFE_GLOBALS = [getattr, bytes]
-
 
 class BackboneCheckpointError(RuntimeError):
     """A checkpoint does not hold the backbone weights a model asked for."""
@@ -88,13 +80,9 @@ def read_state_dict(filename: str, map_location: str = 'cpu') -> dict[str, torch
 
     if '://' not in filename and not osp.isfile(filename):
         raise BackboneCheckpointError(f'Pretrained checkpoint {filename!r} does not exist.')
-    safe_globals = getattr(torch.serialization, 'safe_globals', None)
-    if safe_globals is None:  # torch < 2.5 loads these without an allowlist
-        checkpoint = CheckpointLoader.load_checkpoint(filename, map_location, logger='current')
-    else:
-        with safe_globals(_READ_SAFE_GLOBALS):
-            checkpoint = CheckpointLoader.load_checkpoint(filename, map_location,
-                                                          logger='current')
+    # torch.load(weights_only=True) reads Runner checkpoints thanks to the allowlist
+    # that importing gtsa_mm (this package's parent) registered: gtsa_mm/checkpoint.py.
+    checkpoint = CheckpointLoader.load_checkpoint(filename, map_location, logger='current')
     if not isinstance(checkpoint, Mapping):
         raise BackboneCheckpointError(
             f'{filename!r} holds a {type(checkpoint).__name__}, not a checkpoint dict.')

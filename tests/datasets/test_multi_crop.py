@@ -91,12 +91,33 @@ def test_shared_region_pixels_agree_after_rotating_the_teacher_side(seed):
         assert np.mean(wrong) > 3 * np.mean(right) + 2
 
 
-def test_boxes_are_in_image_pixels_and_views_show_them():
-    img = smooth_image(256, 256, 3)
-    out = no_colour(rotate=False, seed=3)(dict(img=img))
-    for v, size in zip(range(10), [224] * 2 + [96] * 8):
+@pytest.mark.parametrize('seed', range(4))
+def test_views_show_their_crop_box_turned_by_their_label(seed):
+    """Each view equals an antialiased resize of its box, turned with np.rot90."""
+    import cv2
+    img = smooth_image(480, 640, seed)
+    out = no_colour(seed=seed)(dict(img=img))
+    for v, size in enumerate([224] * 2 + [96] * 8):
         x0, y0, x1, y1 = out['crop_boxes'][v].int().tolist()
-        import cv2
-        expected = cv2.resize(img[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA
-                              if (x1 - x0) > size and (y1 - y0) > size else cv2.INTER_LINEAR)
-        np.testing.assert_array_equal(out['img'][v], expected)
+        resized = cv2.resize(img[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
+        expected = np.rot90(resized, int(out['rotation_label'][v]))
+        diff = np.abs(out['img'][v].astype(float) - expected).mean()
+        assert diff < 2.5, (v, diff)
+        wrong = np.rot90(resized, int(out['rotation_label'][v]) + 1)
+        assert np.abs(out['img'][v].astype(float) - wrong).mean() > 5 * diff
+
+
+def test_view_matrix_matches_resize_then_rot90_exactly_in_geometry():
+    """At level 0 the warp samples exactly where cv2.resize + np.rot90 would."""
+    box = np.array([10., 20., 110., 70.])
+    for k in range(4):
+        m = GTSAMultiCrop.view_matrix(box, 8, k, (1., 1.))
+        # unrotated view pixel centres -> image pixel centres, as cv2.resize maps them
+        xs = (np.arange(8) + 0.5) * 100 / 8 + 10 - 0.5
+        ys = (np.arange(8) + 0.5) * 50 / 8 + 20 - 0.5
+        grid_x, grid_y = np.meshgrid(xs, ys)
+        expected_x, expected_y = np.rot90(grid_x, k), np.rot90(grid_y, k)
+        v, u = np.mgrid[0:8, 0:8]
+        mapped = m @ np.stack([u.ravel(), v.ravel(), np.ones(64)])
+        np.testing.assert_allclose(mapped[0].reshape(8, 8), expected_x, atol=1e-9)
+        np.testing.assert_allclose(mapped[1].reshape(8, 8), expected_y, atol=1e-9)

@@ -37,7 +37,8 @@ def make_gtsa_checkpoint(path: Path) -> Path:
     Student ViT under ``backbone.``, teacher ViT (different weights) under
     ``target_net.module.0.``, projector / predictor / rotation-head stand-ins, and a
     ``message_hub`` with a ``HistoryBuffer`` and numpy scalars like a real one, so
-    loading it needs ``gtsa_mm``'s torch allowlist.
+    reading it goes through the same ``torch.load(weights_only=True)`` allowlist
+    as a real Runner checkpoint.
 
     The ``gtsa_checkpoint`` fixture in ``conftest.py`` calls this; switch it there
     to a real tiny GTSA pretraining run once one exists, keeping ``TINY_VIT`` /

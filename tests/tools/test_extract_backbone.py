@@ -121,3 +121,23 @@ def test_not_a_gtsa_checkpoint(tool, tmp_path, capsys):
     assert tool.main([str(path)]) == 1
     error = capsys.readouterr().err
     assert 'retinanet.pth' in error and "'backbone.'" in error
+
+
+def test_timm_keys_with_layer_scale_and_unknown_keys():
+    from mmpretrain.models import VisionTransformer
+    from timm.models.vision_transformer import VisionTransformer as TimmViT
+
+    from gtsa_mm.downstream import mmpretrain_vit_to_timm, timm_key
+
+    arch = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
+    vit = VisionTransformer(arch=arch, img_size=32, patch_size=16, out_type='raw',
+                            layer_scale_init_value=0.1)
+    vit.eval()
+    timm_vit = TimmViT(img_size=32, patch_size=16, embed_dim=32, depth=2, num_heads=2,
+                       mlp_ratio=2, init_values=0.1, num_classes=0).eval()
+    timm_vit.load_state_dict(mmpretrain_vit_to_timm(vit.state_dict()), strict=True)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(timm_vit.forward_features(x), vit(x)[0])
+    with pytest.raises(KeyError, match='ln2.weight'):
+        timm_key('ln2.weight')

@@ -23,8 +23,9 @@ class GTSAMultiCrop(BaseTransform):
     <https://arxiv.org/abs/2304.08014>`_: ``num_global`` global and ``num_local``
     local RandomResizedCrops whose every (global, other) pair overlaps, each
     colour-augmented independently and rotated by a random multiple of 90
-    degrees. Crops are resized straight from the source image (one resize per
-    view); colour operations run on uint8 with OpenCV.
+    degrees. Each view is one bilinear affine warp (crop, resize and rotation
+    together) from the image or a 2x box-filtered copy of it; colour operations
+    run on uint8 with OpenCV.
 
     Required keys: ``img`` (``H x W x 3`` uint8, BGR as loaded by
     ``LoadImageFromFile``).
@@ -158,13 +159,61 @@ class GTSAMultiCrop(BaseTransform):
 
     # ---------------------------------------------------------------- geometry
     @staticmethod
-    def crop_and_resize(img: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
-        """Resize ``img[y0:y1, x0:x1]`` to ``size x size`` (area filter when shrinking)."""
-        x0, y0, x1, y1 = (int(v) for v in box)
-        crop = img[y0:y1, x0:x1]
-        shrink = (x1 - x0) > size and (y1 - y0) > size
-        return cv2.resize(crop, (size, size),
-                          interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    def view_matrix(box: np.ndarray, size: int, k: int, scale_xy: tuple[float, float]
+                    ) -> np.ndarray:
+        """``2 x 3`` map from a rotated view's pixels to a source image's pixels.
+
+        The view is ``box`` (source-image edge coordinates) resized to ``size``
+        and turned ``k`` quarter turns like ``np.rot90``; ``scale_xy`` is how
+        many full-resolution pixels one pixel of the sampled image spans (1 for
+        the image itself, ~2 for its half-resolution copy). Pixel centres are
+        mapped as ``cv2.resize`` maps them.
+        """
+        x0, y0, x1, y1 = (float(v) for v in box)
+        sx, sy = scale_xy
+        last = size - 1.
+        # rotated-view pixel (u, v) -> unrotated-view pixel (x, y), inverse of np.rot90
+        rot = {0: ((1, 0, 0), (0, 1, 0)), 1: ((0, -1, last), (1, 0, 0)),
+               2: ((-1, 0, last), (0, -1, last)), 3: ((0, 1, 0), (-1, 0, last))}[int(k) % 4]
+        rot = np.array(rot + ((0, 0, 1), ), dtype=np.float64)
+        # unrotated-view pixel -> sampled-image pixel
+        ax, ay = (x1 - x0) / size / sx, (y1 - y0) / size / sy
+        crop = np.array([[ax, 0, (x0 + 0.5 * (x1 - x0) / size) / sx - 0.5],
+                         [0, ay, (y0 + 0.5 * (y1 - y0) / size) / sy - 0.5],
+                         [0, 0, 1]], dtype=np.float64)
+        return (crop @ rot)[:2]
+
+    @classmethod
+    def render_view(cls, pyramid: list[np.ndarray], box: np.ndarray, size: int,
+                    k: int) -> np.ndarray:
+        """Crop, resize and rotate in one bilinear warp.
+
+        Samples the coarsest pyramid level that still has at least one pixel
+        per view pixel, so shrinking never skips source pixels (antialiasing
+        without filtering the whole crop at full resolution).
+        """
+        height, width = pyramid[0].shape[:2]
+        shrink = min(box[2] - box[0], box[3] - box[1]) / size
+        level = 0
+        while level + 1 < len(pyramid) and shrink >= 2 ** (level + 1):
+            level += 1
+        src = pyramid[level]
+        scale = (width / src.shape[1], height / src.shape[0])
+        return cv2.warpAffine(src, cls.view_matrix(box, size, k, scale), (size, size),
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                              borderMode=cv2.BORDER_REFLECT_101)
+
+    @staticmethod
+    def build_pyramid(img: np.ndarray, boxes: np.ndarray, sizes: list[int]) -> list[np.ndarray]:
+        """The image and as many 2x-box-filtered halvings as the views need."""
+        sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        shrink = float(np.max(sides / np.asarray(sizes)))
+        pyramid = [img]
+        while shrink >= 2 ** len(pyramid) and min(pyramid[-1].shape[:2]) >= 4:
+            top = pyramid[-1]
+            pyramid.append(cv2.resize(top, (top.shape[1] // 2, top.shape[0] // 2),
+                                      interpolation=cv2.INTER_AREA))
+        return pyramid
 
     def transform(self, results: dict) -> dict:
         img = results['img']
@@ -181,10 +230,11 @@ class GTSAMultiCrop(BaseTransform):
         num_views = len(self.view_sizes)
         labels = (rng.integers(0, NUM_ROTATIONS, size=num_views) if self.rotate
                   else np.zeros(num_views, dtype=np.int64))
-        views = []
-        for box, size, k in zip(boxes, self.view_sizes, labels):
-            view = self._augment(self.crop_and_resize(img, box, size), rng)
-            views.append(np.ascontiguousarray(np.rot90(view, k)) if k else view)
+        pyramid = self.build_pyramid(img, boxes, self.view_sizes)
+        # Colour operations are per pixel and the blur is isotropic, so turning
+        # the view before augmenting it gives the same distribution of views.
+        views = [self._augment(self.render_view(pyramid, box, size, k), rng)
+                 for box, size, k in zip(boxes, self.view_sizes, labels)]
         global_boxes, view_boxes = shared_region_boxes(boxes, labels, self.view_sizes,
                                                        self.num_global)
         results['img'] = views

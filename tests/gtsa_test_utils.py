@@ -1,0 +1,44 @@
+"""Tiny GTSA models and data that run in seconds on a CPU (shared by tests)."""
+from __future__ import annotations
+
+import numpy as np
+
+TINY_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
+
+
+def tiny_gtsa_model_cfg(**overrides) -> dict:
+    """GTSA with a 2-block, 32-dim ViT-x/8 on 64 px global / 32 px local views."""
+    cfg = dict(
+        type='GTSA',
+        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                               std=[58.395, 57.12, 57.375], to_rgb=True),
+        backbone=dict(type='VisionTransformer', arch=dict(TINY_ARCH), img_size=64,
+                      patch_size=8, drop_path_rate=0., out_type='featmap'),
+        neck=dict(type='GTSAProjector', in_channels=32, out_channels=48),
+        predictor=dict(type='GTSAPredictor', in_channels=48, hidden_channels=48,
+                       out_channels=48),
+        rotation_head=dict(type='RotationHead', in_channels=32, hidden_channels=32,
+                           bottleneck_channels=16),
+        patch_size=8,
+        region_sizes=(6, 3),
+        patch_loss_warmup_epochs=0)
+    cfg.update(overrides)
+    return cfg
+
+
+def tiny_multicrop_cfg(**overrides) -> dict:
+    cfg = dict(type='GTSAMultiCrop', global_size=64, local_size=32)
+    cfg.update(overrides)
+    return cfg
+
+
+def random_scene(h: int, w: int, seed: int) -> np.ndarray:
+    """A cluttered uint8 BGR image: random rectangles over a vertical gradient."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:] = np.linspace(40, 200, h, dtype=np.uint8)[:, None, None]
+    for _ in range(12):
+        x0, y0 = rng.integers(0, w - 4), rng.integers(0, h - 4)
+        x1, y1 = x0 + rng.integers(4, w // 3), y0 + rng.integers(4, h // 3)
+        img[y0:y1, x0:x1] = rng.integers(0, 256, 3)
+    return img
