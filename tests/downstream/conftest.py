@@ -4,23 +4,42 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from downstream_helpers import make_ade_tiny, make_cls_tiny, make_coco_tiny, make_gtsa_checkpoint
+from downstream_helpers import (
+    PATCH_SIZE,
+    PRETRAIN_IMG_SIZE,
+    TINY_VIT,
+    make_ade_tiny,
+    make_cls_tiny,
+    make_coco_tiny,
+)
 
 
 @pytest.fixture(scope='session')
 def gtsa_checkpoint(tmp_path_factory) -> Path:
-    """Path of a GTSA Runner checkpoint (tiny student + teacher ViT).
+    """A real GTSA Runner checkpoint: one epoch of tiny pretraining through the Runner.
 
-    Written in the Runner layout by :func:`make_gtsa_checkpoint`. To test against a
-    real pretraining run instead, train the tiny GTSA config here for one iteration
-    with an MMEngine Runner (``work_dir=tmp_path_factory.mktemp('pretrain')``) and
-    return ``work_dir / 'iter_1.pth'``; nothing else needs to change as long as
-    ``downstream_helpers.TINY_VIT`` / ``PATCH_SIZE`` / ``PRETRAIN_IMG_SIZE`` match it.
+    The student ViT is ``downstream_helpers.TINY_VIT`` with GTSA's backbone settings
+    (``img_size=224``, ``patch_size=16``), trained on 64 / 32 px crops.
     """
-    import gtsa_mm  # noqa: F401
-    import gtsa_mm.downstream  # noqa: F401
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    from pretrain_helpers import tiny_pretrain_cfg, write_images
 
-    return make_gtsa_checkpoint(tmp_path_factory.mktemp('pretrain') / 'epoch_1.pth')
+    import gtsa_mm  # noqa: F401
+
+    root = tmp_path_factory.mktemp('pretrain')
+    dims = TINY_VIT['embed_dims']
+    cfg = tiny_pretrain_cfg(
+        root / 'work', write_images(root / 'images', 4), max_epochs=1,
+        backbone=dict(type='VisionTransformer', arch=dict(TINY_VIT),
+                      img_size=PRETRAIN_IMG_SIZE, patch_size=PATCH_SIZE, out_type='featmap'),
+        neck=dict(type='GTSAProjector', in_channels=dims, out_channels=48),
+        rotation_head=dict(type='RotationHead', in_channels=dims, hidden_channels=32,
+                           bottleneck_channels=16),
+        patch_size=PATCH_SIZE, region_sizes=(3, 1))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        Runner.from_cfg(cfg).train()
+    return root / 'work' / 'epoch_1.pth'
 
 
 @pytest.fixture(scope='session')

@@ -134,3 +134,29 @@ def test_ablation_switches_change_what_they_claim(tiny_gtsa, tiny_batch, overrid
 def test_teacher_stays_in_eval_mode(tiny_gtsa):
     model = tiny_gtsa().train()
     assert model.backbone.training and not model.target_net.training
+
+
+def test_foreach_ema_equals_mmpretrain_cosine_ema():
+    from mmpretrain.models.utils import CosineEMA
+
+    from gtsa_mm.models.utils import ForeachCosineEMA
+    MessageHub.get_current_instance().update_info('max_iters', 7)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.LayerNorm(5))
+    ours, ref = ForeachCosineEMA(net, momentum=0.1), CosineEMA(net, momentum=0.1)
+    for _ in range(5):
+        ours.update_parameters(net)
+        ref.update_parameters(net)
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p))
+    for a, b in zip(ours.parameters(), ref.parameters()):
+        torch.testing.assert_close(a, b)
+    assert ours.state_dict().keys() == ref.state_dict().keys()
+    # resume: a fresh EMA loading the state continues identically
+    resumed = ForeachCosineEMA(net, momentum=0.1)
+    resumed.load_state_dict(ours.state_dict())
+    ours.update_parameters(net)
+    resumed.update_parameters(net)
+    for a, b in zip(ours.parameters(), resumed.parameters()):
+        torch.testing.assert_close(a, b)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from mmengine.logging import MessageHub
 from mmpretrain.models.selfsup import BaseSelfSupervisor
-from mmpretrain.models.utils import CosineEMA
+from gtsa_mm.models.utils import ForeachCosineEMA
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
@@ -61,7 +61,7 @@ class DINO(BaseSelfSupervisor):
         self.warmup_teacher_temp = warmup_teacher_temp
         self.teacher_temp_warmup_epochs = teacher_temp_warmup_epochs
         self.freeze_last_layer_epochs = freeze_last_layer_epochs
-        self.target_net = CosineEMA(nn.Sequential(self.backbone, self.head),
+        self.target_net = ForeachCosineEMA(nn.Sequential(self.backbone, self.head),
                                     momentum=base_momentum, end_momentum=end_momentum)
 
     def train(self, mode: bool = True) -> DINO:

@@ -6,7 +6,7 @@ import math
 import torch
 from mmengine.logging import MessageHub
 from mmpretrain.models.selfsup import BaseSelfSupervisor
-from mmpretrain.models.utils import CosineEMA
+from gtsa_mm.models.utils import ForeachCosineEMA
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
@@ -118,7 +118,7 @@ class GTSA(BaseSelfSupervisor):
         self.target = target
         self.patch_loss_warmup_epochs = patch_loss_warmup_epochs
         self.patch_loss_warmup_iters = patch_loss_warmup_iters
-        self.target_net = CosineEMA(
+        self.target_net = ForeachCosineEMA(
             nn.Sequential(self.backbone, self.neck), momentum=base_momentum,
             end_momentum=end_momentum)
 
