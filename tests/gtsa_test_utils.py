@@ -10,7 +10,7 @@ def tiny_gtsa_model_cfg(**overrides) -> dict:
     """GTSA with a 2-block, 32-dim ViT-x/8 on 64 px global / 32 px local views."""
     cfg = dict(
         type='GTSA',
-        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+        data_preprocessor=dict(type='MultiViewDataPreprocessor', mean=[123.675, 116.28, 103.53],
                                std=[58.395, 57.12, 57.375], to_rgb=True),
         backbone=dict(type='VisionTransformer', arch=dict(TINY_ARCH), img_size=64,
                       patch_size=8, drop_path_rate=0., out_type='featmap'),

@@ -53,6 +53,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--data-images', type=int, default=20,
                         help='images timed for the data transform')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    parser.add_argument('--compile', choices=['none', 'default', 'reduce-overhead',
+                                              'max-autotune-no-cudagraphs'], default='none',
+                        help='torch.compile the student and teacher networks in place '
+                        '(static shapes; state dict keys unchanged)')
+    parser.add_argument('--profile', metavar='FILE', default=None,
+                        help='write a torch.profiler table of 3 GTSA steps to FILE')
     return parser.parse_args(argv)
 
 
@@ -60,7 +66,7 @@ def build_model(spec: dict, num_local: int, device: str):
     from mmpretrain.registry import MODELS
     cfg = dict(
         type='GTSA',
-        data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[123.675, 116.28, 103.53],
+        data_preprocessor=dict(type='MultiViewDataPreprocessor', mean=[123.675, 116.28, 103.53],
                                std=[58.395, 57.12, 57.375], to_rgb=True),
         backbone=dict(type='VisionTransformer', arch=spec['arch'], img_size=spec['global_size'],
                       patch_size=spec['patch'], drop_path_rate=0.1, out_type='featmap'),
@@ -158,6 +164,9 @@ def main(argv=None) -> dict:
     hub.update_info('max_iters', 10 ** 6)
 
     model = build_model(spec, args.num_local, args.device)
+    if args.compile != 'none':
+        for module in (model.backbone, model.neck, model.predictor, model.target_net.module):
+            module.compile(mode=args.compile, dynamic=False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.04)
     if amp == 'none':
         wrapper = OptimWrapper(optimizer, clip_grad=dict(max_norm=3.0))
@@ -183,11 +192,23 @@ def main(argv=None) -> dict:
         gtsa_times += time_steps(model, wrapper, batches, gtsa_step, args.iters // 2 or 1,
                                  args.warmup, args.device)
     peak = (torch.cuda.max_memory_allocated() / 2**30 if args.device == 'cuda' else None)
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA]
+                                               if args.device == 'cuda' else [])
+        with profile(activities=activities) as prof:
+            time_steps(model, wrapper, batches, gtsa_step, 3, 0, args.device)
+        sort = 'cuda_time_total' if args.device == 'cuda' else 'cpu_time_total'
+        with open(args.profile, 'w') as f:
+            f.write(prof.key_averages().table(sort_by=sort, row_limit=40))
+            f.write('\n\n')
+            f.write(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=30))
     data_ms = time_data_transform(spec, args.num_local, args.data_images)
     gtsa_s, net_s = statistics.median(gtsa_times), statistics.median(net_times)
     result = dict(
         device=(torch.cuda.get_device_name() if args.device == 'cuda' else 'cpu'),
         arch=args.arch, batch_size=args.batch_size, num_local=args.num_local, amp=amp,
+        compile=args.compile,
         torch_threads=torch.get_num_threads(), iters=len(gtsa_times),
         gtsa_step_s=round(gtsa_s, 5), network_step_s=round(net_s, 5),
         gtsa_over_network=round(gtsa_s / net_s, 3),

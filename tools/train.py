@@ -54,6 +54,10 @@ def build_config(args: argparse.Namespace) -> Config:
     if args.launcher != 'none' and not torch.cuda.is_available():
         # NCCL needs GPUs; multi-process CPU runs (tests, laptops) use gloo.
         cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+        # MMEngine gives DDP device_ids=[LOCAL_RANK], which a CPU model rejects.
+        cfg.setdefault('model_wrapper_cfg', dict(
+            type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False)))
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -81,6 +85,12 @@ def build_config(args: argparse.Namespace) -> Config:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = build_config(args)
+    if cfg.launcher == 'pytorch' and not torch.cuda.is_available():
+        # MMEngine's init_dist pins a CUDA device first; start gloo ourselves (env:// of
+        # torchrun), and the Runner uses the initialised process group.
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            dist.init_process_group(backend='gloo')
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         runner = RUNNERS.build(cfg)

@@ -13,7 +13,9 @@ train_dataloader = dict(dataset=dict(data_root='data/coco/train2017/'))
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     # written to a temporary file and renamed: a crash never leaves a truncated checkpoint
-    checkpoint=dict(type='AtomicCheckpointHook', interval=10, max_keep_ckpts=3, save_last=True))
+    checkpoint=dict(type='AtomicCheckpointHook', interval=10, max_keep_ckpts=3, save_last=True),
+    # sets the sampler's epoch; --resume continues exactly, also from mid-epoch checkpoints
+    sampler_seed=dict(type='ExactResumeHook'))
 # stop with a clear message (and no checkpoint of the bad step) on a NaN/inf loss
 custom_hooks = [dict(type='NonFiniteLossHook')]
 randomness = dict(seed=0, diff_rank_seed=True)

@@ -71,6 +71,11 @@ class UnlabeledImageFolder(BaseDataset):
     **Missing or empty folder.** Construction fails with a
     ``FileNotFoundError`` that names the folder, before any training starts.
 
+    **Seeded indices.** An index may be a ``(index, aug_seed)`` pair, as
+    :class:`~gtsa_mm.datasets.SeededSampler` yields; ``aug_seed`` is then
+    added to the results, and ``GTSAMultiCrop`` draws the sample's views from
+    it (see ``docs/reliability.md``, "Resume and multi-process").
+
     Args:
         data_root (str): The folder of images, or the root that
             ``data_prefix`` and ``ann_file`` are relative to.
@@ -122,6 +127,7 @@ class UnlabeledImageFolder(BaseDataset):
         self.skip_bad_images = skip_bad_images
         self._bad: torch.Tensor | None = None
         self._reported: torch.Tensor | None = None
+        self._aug_seed: tuple[int, ...] | None = None  # of the sample being loaded
         super().__init__(
             ann_file=ann_file,
             metainfo=metainfo,
@@ -296,10 +302,22 @@ class UnlabeledImageFolder(BaseDataset):
             logger='current',
             level=logging.WARNING)
 
+    def __getitem__(self, idx: int | tuple[int, tuple[int, ...]]) -> dict:
+        """Sample ``idx``, or sample ``idx[0]`` augmented with seed ``idx[1]``."""
+        if not isinstance(idx, tuple):
+            return super().__getitem__(idx)
+        idx, self._aug_seed = idx
+        try:
+            return super().__getitem__(idx)
+        finally:
+            self._aug_seed = None
+
     def _load_and_transform(self, idx: int) -> dict | None:
         """Run the pipeline on sample ``idx``; a loader failure raises
         :class:`UnreadableImageError`."""
         results = self.get_data_info(idx)
+        if self._aug_seed is not None:
+            results['aug_seed'] = self._aug_seed
         transforms = self.pipeline.transforms
         if not transforms:
             return results

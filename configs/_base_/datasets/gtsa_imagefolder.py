@@ -17,6 +17,8 @@ train_dataloader = dict(
     persistent_workers=True,
     pin_memory=True,
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # DefaultSampler's order; each sample's crops seeded by (seed, epoch, index), so they do
+    # not depend on workers, processes or resuming (docs/reliability.md)
+    sampler=dict(type='SeededSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, pipeline=train_pipeline))

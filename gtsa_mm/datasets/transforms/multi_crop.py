@@ -30,6 +30,12 @@ class GTSAMultiCrop(BaseTransform):
     Required keys: ``img`` (``H x W x 3`` uint8, BGR as loaded by
     ``LoadImageFromFile``).
 
+    Optional key: ``aug_seed`` (an int or a tuple of ints, put there by
+    ``UnlabeledImageFolder`` from ``SeededSampler``): the views are drawn from
+    ``np.random.default_rng(aug_seed)``, so they depend on the sample and
+    epoch only, not on the worker or on resuming. It takes precedence over
+    ``seed``.
+
     Added / modified keys:
 
     - ``img``: list of ``num_global + num_local`` uint8 BGR views (normalisation
@@ -222,7 +228,8 @@ class GTSAMultiCrop(BaseTransform):
         if img.dtype != np.uint8:
             raise TypeError(f'GTSAMultiCrop expects a uint8 image, got {img.dtype} '
                             f"for {results.get('img_path', 'an image')}")
-        rng = self.rng
+        aug_seed = results.get('aug_seed')
+        rng = self.rng if aug_seed is None else np.random.default_rng(aug_seed)
         height, width = img.shape[:2]
         boxes = sample_overlapping_crops(
             rng, height, width, self.num_global, self.num_local, self.global_scale,

@@ -35,7 +35,7 @@ class DINO(BaseSelfSupervisor):
         freeze_last_layer_epochs (int): Epochs without gradient to the
             prototypes. Defaults to 1.
         pretrained (str, optional): Checkpoint to load.
-        data_preprocessor (dict, optional): Defaults to SelfSupDataPreprocessor.
+        data_preprocessor (dict, optional): Defaults to MultiViewDataPreprocessor.
         init_cfg (dict | list, optional): Initialisation config.
     """
 
@@ -53,6 +53,7 @@ class DINO(BaseSelfSupervisor):
                  pretrained: str | None = None,
                  data_preprocessor: dict | None = None,
                  init_cfg: dict | list | None = None) -> None:
+        data_preprocessor = data_preprocessor or dict(type='MultiViewDataPreprocessor')
         super().__init__(backbone=backbone, head=head, pretrained=pretrained,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.dino_loss = MODELS.build(loss)

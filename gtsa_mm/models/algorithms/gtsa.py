@@ -15,21 +15,30 @@ from gtsa_mm.models.losses import negative_cosine_similarity, token_similarity
 from gtsa_mm.models.utils.roi_align import roi_align_grouped, rot90_table
 
 
+GEOMETRY_FIELDS = ('global_region_boxes', 'view_region_boxes', 'rotation_label')
+
+
 def stack_geometry(data_samples: list[DataSample], device: torch.device) -> dict[str, Tensor]:
-    """Batch the per-sample geometry written by ``GTSAMultiCrop``.
+    """Batch the per-sample geometry written by ``GTSAMultiCrop``, in one copy.
 
     Returns ``global_region_boxes (B, G, V, 4)``, ``view_region_boxes
-    (B, V, G, 4)`` and ``rotation_label (B, V)`` on ``device``.
+    (B, V, G, 4)`` and ``rotation_label (B, V)`` on ``device``. The fields are
+    stacked on the samples' device (the CPU with ``MultiViewDataPreprocessor``)
+    and moved as one tensor.
     """
-    keys = ('global_region_boxes', 'view_region_boxes', 'rotation_label')
-    missing = [k for k in keys if k not in data_samples[0]]
+    missing = [k for k in GEOMETRY_FIELDS if k not in data_samples[0]]
     if missing:
         raise KeyError(
             f'GTSA needs {missing} in the data samples: the training pipeline must '
             "end with dict(type='GTSAMultiCrop'), dict(type='PackInputs', "
             'algorithm_keys=GTSA_GEOMETRY_KEYS) (see configs/gtsa/).')
-    return {k: torch.stack([s.get(k) for s in data_samples]).to(device, non_blocking=True)
-            for k in keys}
+    stacked = [torch.stack([s.get(k) for s in data_samples]) for k in GEOMETRY_FIELDS]
+    flat = torch.cat([t.flatten(1).float() for t in stacked], dim=1)
+    flat = flat.to(device, non_blocking=True)
+    parts = flat.split([t[0].numel() for t in stacked], dim=1)
+    out = {k: p.view(t.shape) for k, p, t in zip(GEOMETRY_FIELDS, parts, stacked)}
+    out['rotation_label'] = out['rotation_label'].long()
+    return out
 
 
 @MODELS.register_module()
@@ -81,7 +90,7 @@ class GTSA(BaseSelfSupervisor):
             iteration-based loops; overrides the epochs when set.
         pretrained (str, optional): Checkpoint to load.
         data_preprocessor (dict, optional): Defaults to
-            ``SelfSupDataPreprocessor``.
+            ``MultiViewDataPreprocessor``.
         init_cfg (dict | list, optional): Initialisation config.
     """
 
@@ -104,6 +113,7 @@ class GTSA(BaseSelfSupervisor):
                  pretrained: str | None = None,
                  data_preprocessor: dict | None = None,
                  init_cfg: dict | list | None = None) -> None:
+        data_preprocessor = data_preprocessor or dict(type='MultiViewDataPreprocessor')
         super().__init__(backbone=backbone, neck=neck, pretrained=pretrained,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if target not in ('region', 'global'):

@@ -1,0 +1,89 @@
+# UperNet on the bundled demo data (tools/make_demo_data.py: 128 train / 32 val 256 px
+# scenes, 8 classes, 0 = background ignored) with the backbone of
+# configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-40e_demo.py, sized for a 2-core CPU: the
+# shipped ADE20K config with that ViT (stride 8, blocks 0-3 -> strides 4-32), 128-channel
+# heads, 256 px crops, batch 4, a short iteration schedule. tools/demo.py runs it; by hand:
+#
+#   python tools/train.py configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-1k_demo-256x256.py \
+#       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/demo/pretrain/epoch_40.pth
+#
+# model.backbone.init_cfg=None trains the same model from random initialisation.
+_base_ = './upernet_vit-small-p16-gtsa_8xb2-160k_ade20k-512x512.py'
+
+# the label order of data/demo/meta.json (tests/tools/test_demo.py checks it)
+classes = ('striped_disc', 'checkered_square', 'dotted_triangle', 'star', 'ringed_ellipse',
+           'dotted_hexagon', 'wavy_cross', 'ring')
+palette = [(205, 45, 40), (40, 70, 200), (45, 165, 65), (210, 50, 45), (140, 60, 170),
+           (45, 75, 195), (240, 140, 30), (50, 160, 70)]
+metainfo = dict(classes=classes, palette=palette)
+data_root = 'data/demo/ade/'
+embed_dims = 128
+crop_size = (256, 256)
+max_iters = 1000
+warmup_iters = 50
+
+data_preprocessor = dict(size=crop_size)
+model = dict(
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=2,
+                  feedforward_channels=4 * embed_dims),
+        img_size=crop_size,  # the pretraining pos_embed is resized to 32 x 32 when loaded
+        patch_size=8,
+        out_indices=(0, 1, 2, 3),
+        drop_path_rate=0.),
+    # stride-8 ViT maps -> strides 4, 8, 16, 32
+    neck=dict(in_channels=[embed_dims] * 4, out_channels=embed_dims,
+              scales=[2, 1, 0.5, 0.25]),
+    decode_head=dict(in_channels=[embed_dims] * 4, channels=128, num_classes=len(classes)),
+    auxiliary_head=dict(in_channels=embed_dims, channels=64, num_classes=len(classes)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='RandomResize', scale=(1024, 256), ratio_range=(0.75, 1.5), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=(1024, 256), keep_ratio=True),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='PackSegInputs'),
+]
+dataset = dict(type='BaseSegDataset', data_root=data_root, metainfo=metainfo,
+               img_suffix='.jpg', seg_map_suffix='.png', reduce_zero_label=True)
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=1,
+    dataset=dict(
+        _delete_=True,
+        data_prefix=dict(img_path='images/training', seg_map_path='annotations/training'),
+        pipeline=train_pipeline,
+        **dataset))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=1,
+    dataset=dict(
+        _delete_=True,
+        data_prefix=dict(img_path='images/validation',
+                         seg_map_path='annotations/validation'),
+        pipeline=test_pipeline,
+        **dataset))
+test_dataloader = val_dataloader
+
+# AdamW with layer decay as shipped, a larger lr for batch 4 and a short schedule
+optim_wrapper = dict(optimizer=dict(lr=2e-4), paramwise_cfg=dict(layer_decay_rate=0.75))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=warmup_iters),
+    dict(type='PolyLR', eta_min=0., power=1.0, by_epoch=False, begin=warmup_iters,
+         end=max_iters),
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(interval=max_iters, max_keep_ckpts=1))
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
+randomness = dict(seed=0)
