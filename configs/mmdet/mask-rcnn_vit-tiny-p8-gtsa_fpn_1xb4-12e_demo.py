@@ -16,7 +16,7 @@ classes = ('striped_disc', 'checkered_square', 'dotted_triangle', 'star', 'ringe
 metainfo = dict(classes=classes)
 data_root = 'data/demo/coco/'
 embed_dims = 128
-channels = 128
+channels = 64
 image_size = 256
 max_epochs = 12
 norm_cfg = dict(type='SyncBN', requires_grad=True)  # plain BN when not distributed
@@ -44,11 +44,11 @@ model = dict(
         bbox_roi_extractor=dict(out_channels=channels),
         bbox_head=dict(in_channels=channels, fc_out_channels=256, num_classes=len(classes)),
         mask_roi_extractor=dict(out_channels=channels),
-        mask_head=dict(in_channels=channels, conv_out_channels=channels,
+        mask_head=dict(num_convs=2, in_channels=channels, conv_out_channels=channels,
                        num_classes=len(classes))),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=1000, max_per_img=300),
-        rcnn=dict(sampler=dict(num=128))),
+        rcnn=dict(sampler=dict(num=64))),
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300), rcnn=dict(max_per_img=50)))
 
 train_pipeline = [

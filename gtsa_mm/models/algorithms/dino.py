@@ -4,10 +4,11 @@ from __future__ import annotations
 import torch
 from mmengine.logging import MessageHub
 from mmpretrain.models.selfsup import BaseSelfSupervisor
-from gtsa_mm.models.utils import ForeachCosineEMA
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
+
+from gtsa_mm.models.utils import ForeachCosineEMA
 
 
 @MODELS.register_module()

@@ -6,14 +6,13 @@ import math
 import torch
 from mmengine.logging import MessageHub
 from mmpretrain.models.selfsup import BaseSelfSupervisor
-from gtsa_mm.models.utils import ForeachCosineEMA
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from gtsa_mm.models.losses import negative_cosine_similarity, token_similarity
+from gtsa_mm.models.utils import ForeachCosineEMA
 from gtsa_mm.models.utils.roi_align import roi_align_grouped, rot90_table
-
 
 GEOMETRY_FIELDS = ('global_region_boxes', 'view_region_boxes', 'rotation_label')
 
