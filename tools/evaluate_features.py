@@ -12,8 +12,9 @@ the Runner stored in the checkpoint (``meta['cfg']``), or from ``--config``.
 
 The backbone stays frozen; images are resized to ``--img-size`` (default: the
 backbone's ``img_size``, i.e. the pretraining global crop) and its patch-token map is
-cached once. Three linear probes are trained on the training split and scored on the
-validation split (full-batch Adam, seeded, deterministic on the CPU):
+computed once. Three linear probes are fitted on the training split and scored on the
+validation split; each is a closed-form ridge least-squares classifier on standardised
+features (one-hot targets, ``--alpha``), so the numbers are deterministic:
 
 * ``seg_miou`` / ``seg_acc``: a 1x1 linear classifier on patch tokens, trained on each
   patch's majority label; its logits are upsampled bilinearly to the label maps and
@@ -22,8 +23,10 @@ validation split (full-batch Adam, seeded, deterministic on the CPU):
   ``reduce_zero_label=True`` does for ADE20K.
 * ``pos_acc``: a linear classifier predicts each patch's row and column from its token;
   mean of row and column accuracy (chance ``1 / grid side``).
-* ``rot_acc``: a linear classifier on mean-pooled tokens of images turned by
-  0/90/180/270 degrees predicts the turn (chance 0.25).
+* ``rot_acc``: a linear classifier on mean-pooled tokens of a seeded random crop
+  (``--rot-crop`` of the image side; whole images make it trivial on the demo scenes,
+  whose sky is always on top) turned by 0/90/180/270 degrees predicts the turn
+  (chance 0.25).
 
 Chance levels are written next to the numbers.
 """
@@ -58,20 +61,25 @@ def standardize(train: Tensor, *others: Tensor) -> list[Tensor]:
     return [(x - mean) / std for x in (train, *others)]
 
 
-def fit_linear(features: Tensor, targets: Tensor, num_classes: int, steps: int = 300,
-               lr: float = 0.01, weight_decay: float = 1e-4, seed: int = 0) -> torch.nn.Linear:
-    """Full-batch Adam on a linear softmax classifier; deterministic for a seed."""
-    generator = torch.Generator().manual_seed(seed)
-    linear = torch.nn.Linear(features.shape[1], num_classes)
-    with torch.no_grad():
-        linear.weight.normal_(0, 0.01, generator=generator)
-        linear.bias.zero_()
-    optim = torch.optim.Adam(linear.parameters(), lr=lr, weight_decay=weight_decay)
-    for _ in range(steps):
-        optim.zero_grad()
-        F.cross_entropy(linear(features), targets).backward()
-        optim.step()
-    return linear.eval()
+class RidgeClassifier:
+    """Closed-form linear probe: least squares onto one-hot targets, ridge-regularised.
+
+    ``W = (X^T X + alpha N I)^-1 X^T Y`` in float64 (with a bias column); the
+    prediction is ``argmax(X W)``. No iterations, no randomness.
+    """
+
+    def __init__(self, features: Tensor, targets: Tensor, num_classes: int,
+                 alpha: float = 1e-3) -> None:
+        x = torch.cat([features.double(), torch.ones(len(features), 1, dtype=torch.float64)], 1)
+        y = F.one_hot(targets.long(), num_classes).double()
+        gram = x.T @ x + alpha * len(x) * torch.eye(x.shape[1], dtype=torch.float64)
+        self.weight = torch.linalg.solve(gram, x.T @ y)
+
+    def scores(self, features: Tensor) -> Tensor:
+        return features.double() @ self.weight[:-1] + self.weight[-1]
+
+    def predict(self, features: Tensor) -> Tensor:
+        return self.scores(features).argmax(1)
 
 
 def patch_majority_labels(labels: np.ndarray, grid: tuple[int, int],
@@ -107,8 +115,7 @@ def mean_iou(pred: np.ndarray, gt: np.ndarray, num_classes: int,
 
 
 def segmentation_probe(train_feats: Tensor, train_labels: np.ndarray, val_feats: Tensor,
-                       val_labels: np.ndarray, num_classes: int, steps: int = 300,
-                       seed: int = 0) -> dict:
+                       val_labels: np.ndarray, num_classes: int, alpha: float = 1e-3) -> dict:
     """Linear 1x1 segmentation probe on (N, C, h, w) tokens; labels (N, H, W) in 0..K."""
     _, dims, h, w = train_feats.shape
     patch_labels = torch.from_numpy(patch_majority_labels(train_labels, (h, w), num_classes))
@@ -119,18 +126,16 @@ def segmentation_probe(train_feats: Tensor, train_labels: np.ndarray, val_feats:
     x, xv = standardize(x, xv)
     if not bool(keep.any()):
         return dict(seg_miou=float('nan'), seg_acc=float('nan'), seg_iou=[])
-    linear = fit_linear(x[keep], y[keep] - 1, num_classes, steps=steps, seed=seed)
-    with torch.no_grad():
-        logits = linear(xv).reshape(len(val_feats), h, w, num_classes).permute(0, 3, 1, 2)
-        logits = F.interpolate(logits, size=val_labels.shape[1:], mode='bilinear',
-                               align_corners=False)
-        pred = logits.argmax(1).numpy() + 1
+    probe = RidgeClassifier(x[keep], y[keep] - 1, num_classes, alpha)
+    scores = probe.scores(xv).float().reshape(len(val_feats), h, w, num_classes)
+    scores = F.interpolate(scores.permute(0, 3, 1, 2), size=val_labels.shape[1:],
+                           mode='bilinear', align_corners=False)
+    pred = scores.argmax(1).numpy() + 1
     miou, acc, iou = mean_iou(pred, val_labels, num_classes)
     return dict(seg_miou=miou, seg_acc=acc, seg_iou=iou)
 
 
-def position_probe(train_feats: Tensor, val_feats: Tensor, steps: int = 300,
-                   seed: int = 0) -> dict:
+def position_probe(train_feats: Tensor, val_feats: Tensor, alpha: float = 1e-3) -> dict:
     """Predict each patch's row and column from its token; mean accuracy of the two."""
     _, dims, h, w = train_feats.shape
 
@@ -145,20 +150,18 @@ def position_probe(train_feats: Tensor, val_feats: Tensor, steps: int = 300,
     x, xv = standardize(x, xv)
     accs = []
     for target, target_v, side in ((rows, rows_v, h), (cols, cols_v, w)):
-        linear = fit_linear(x, target, side, steps=steps, seed=seed)
-        with torch.no_grad():
-            accs.append(float((linear(xv).argmax(1) == target_v).float().mean()))
+        probe = RidgeClassifier(x, target, side, alpha)
+        accs.append(float((probe.predict(xv) == target_v).float().mean()))
     return dict(pos_acc=sum(accs) / 2, pos_row_acc=accs[0], pos_col_acc=accs[1],
                 pos_chance=(1 / h + 1 / w) / 2)
 
 
 def rotation_probe(train_pooled: Tensor, train_turns: Tensor, val_pooled: Tensor,
-                   val_turns: Tensor, steps: int = 300, seed: int = 0) -> dict:
+                   val_turns: Tensor, alpha: float = 1e-3) -> dict:
     """4-way turn classifier on mean-pooled tokens (N, C); chance 0.25."""
     x, xv = standardize(train_pooled, val_pooled)
-    linear = fit_linear(x, train_turns, 4, steps=steps, seed=seed)
-    with torch.no_grad():
-        acc = float((linear(xv).argmax(1) == val_turns).float().mean())
+    probe = RidgeClassifier(x, train_turns, 4, alpha)
+    acc = float((probe.predict(xv) == val_turns).float().mean())
     return dict(rot_acc=acc, rot_chance=0.25)
 
 
@@ -219,10 +222,14 @@ def read_config_text(checkpoint: str) -> str | None:
     return cfg if isinstance(cfg, str) else None
 
 
-def model_config(checkpoint: str | None, config: str | None):
-    """``cfg.model`` from ``--config`` if given, else from the checkpoint's meta."""
-    from mmengine.config import Config
+def model_config(checkpoint: str | None, config: str | None, arch: str | None = None,
+                 patch_size: int = 16):
+    """``cfg.model`` from ``--arch`` or ``--config`` if given, else the checkpoint's meta."""
+    from mmengine.config import Config, ConfigDict
 
+    if arch:
+        return ConfigDict(backbone=dict(type='VisionTransformer', arch=arch,
+                                        patch_size=patch_size, img_size=224))
     if config:
         return Config.fromfile(config).model
     text = read_config_text(checkpoint) if checkpoint else None
@@ -284,42 +291,62 @@ def load_probe_data(data_root: Path, max_train: int | None = None,
                      num_classes_of(data_root, train_labels))
 
 
+def random_crops(images: Sequence[np.ndarray], fraction: float,
+                 seed: int) -> list[np.ndarray]:
+    """One seeded square crop per image, its side ``fraction`` of the shorter side."""
+    if fraction >= 1:
+        return list(images)
+    rng = np.random.default_rng(seed)
+    crops = []
+    for im in images:
+        side = max(1, int(round(fraction * min(im.shape[:2]))))
+        y = int(rng.integers(0, im.shape[0] - side + 1))
+        x = int(rng.integers(0, im.shape[1] - side + 1))
+        crops.append(im[y:y + side, x:x + side])
+    return crops
+
+
 def evaluate_backbone(backbone: torch.nn.Module, data: ProbeData, img_size: int,
                       mean: Sequence[float], std: Sequence[float], device: str = 'cpu',
-                      steps: int = 300, seed: int = 0) -> dict:
+                      alpha: float = 1e-3, rot_crop: float = 0.3, seed: int = 0) -> dict:
     """All probes of one frozen backbone."""
     backbone.to(device)
     backbone.eval()
-    turns_train, turns_val, pooled_train, pooled_val = [], [], [], []
-    train_maps = val_maps = None
-    for k in range(4):
-        train = to_batch([np.rot90(im, k) for im in data.train_images], img_size, mean, std)
-        val = to_batch([np.rot90(im, k) for im in data.val_images], img_size, mean, std)
-        feats_train, feats_val = extract(backbone, train, device), extract(backbone, val, device)
-        if k == 0:
-            train_maps, val_maps = feats_train, feats_val
-        pooled_train.append(feats_train.mean((2, 3)))
-        pooled_val.append(feats_val.mean((2, 3)))
-        turns_train.append(torch.full((len(train),), k))
-        turns_val.append(torch.full((len(val),), k))
+
+    def features(images: Sequence[np.ndarray]) -> Tensor:
+        return extract(backbone, to_batch(images, img_size, mean, std), device)
+
+    train_maps, val_maps = features(data.train_images), features(data.val_images)
     result = dict(feature_dims=int(train_maps.shape[1]), grid=list(train_maps.shape[2:]),
-                  img_size=img_size)
+                  img_size=img_size, rot_crop=rot_crop)
     result.update(segmentation_probe(train_maps, data.train_labels, val_maps, data.val_labels,
-                                     data.num_classes, steps=steps, seed=seed))
-    result.update(position_probe(train_maps, val_maps, steps=steps, seed=seed))
-    result.update(rotation_probe(torch.cat(pooled_train), torch.cat(turns_train),
-                                 torch.cat(pooled_val), torch.cat(turns_val), steps=steps,
-                                 seed=seed))
+                                     data.num_classes, alpha))
+    result.update(position_probe(train_maps, val_maps, alpha))
+
+    pooled, turns = {}, {}
+    for split, images in (('train', data.train_images), ('val', data.val_images)):
+        crops = random_crops(images, rot_crop, seed + (split == 'val'))
+        pooled[split] = torch.cat([features([np.rot90(c, k) for c in crops]).mean((2, 3))
+                                   for k in range(4)])
+        turns[split] = torch.arange(4).repeat_interleave(len(crops))
+    result.update(rotation_probe(pooled['train'], turns['train'], pooled['val'], turns['val'],
+                                 alpha))
     return result
 
 
 def evaluate(checkpoints: Sequence[str], data_root: str = 'data/demo', config: str | None = None,
              teacher: bool = False, img_size: int | None = None, device: str = 'cpu',
-             steps: int = 300, seed: int = 0, max_train: int | None = None,
-             max_val: int | None = None, names: Sequence[str] | None = None) -> list[dict]:
+             alpha: float = 1e-3, rot_crop: float = 0.3, seed: int = 0,
+             max_train: int | None = None, max_val: int | None = None,
+             names: Sequence[str] | None = None, arch: str | None = None,
+             patch_size: int = 16) -> list[dict]:
     """Probe every checkpoint (or ``'random'``); one result dict each."""
+    from mmengine.logging import MMLogger
+
     import gtsa_mm  # noqa: F401  (registers components and checkpoint types)
 
+    # keep init_weights' per-parameter INFO lines out of the table
+    MMLogger.get_instance('evaluate_features', log_level='WARNING')
     data = load_probe_data(Path(data_root), max_train, max_val)
     real = [c for c in checkpoints if c != RANDOM]
     results = []
@@ -327,18 +354,31 @@ def evaluate(checkpoints: Sequence[str], data_root: str = 'data/demo', config: s
         start = time.perf_counter()
         is_random = checkpoint == RANDOM
         model_cfg = model_config(real[0] if is_random and real else
-                                 (None if is_random else checkpoint), config)
+                                 (None if is_random else checkpoint), config, arch,
+                                 patch_size)
         torch.manual_seed(seed)
         backbone, size = build_backbone(model_cfg, img_size)
         prefix = None if is_random else load_backbone_weights(backbone, checkpoint, teacher)
         mean, std = normalisation(model_cfg)
         result = dict(name=names[i] if names else (RANDOM if is_random else checkpoint),
-                      checkpoint=checkpoint, prefix=prefix, seed=seed,
+                      checkpoint=checkpoint, prefix=prefix, seed=seed, alpha=alpha,
                       num_train=len(data.train_images), num_val=len(data.val_images))
-        result.update(evaluate_backbone(backbone, data, size, mean, std, device, steps, seed))
+        result.update(evaluate_backbone(backbone, data, size, mean, std, device, alpha,
+                                        rot_crop, seed))
         result['seconds'] = round(time.perf_counter() - start, 2)
         results.append(result)
     return results
+
+
+def json_safe(value):
+    """NaN -> None, recursively, so the JSON is standard."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 COLUMNS = (('seg_miou', 'seg mIoU'), ('seg_acc', 'seg acc'), ('pos_acc', 'position acc'),
@@ -354,11 +394,12 @@ def markdown_table(results: Sequence[dict], extra: Sequence[tuple[str, str]] = (
         cells = []
         for key, _ in columns:
             value = r.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                cells.append('n/a' if math.isnan(value) else f'{100 * value:.1f}'
-                             if key in dict(COLUMNS) else f'{value:g}')
+            if value is None or isinstance(value, float) and math.isnan(value):
+                cells.append('n/a')
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                cells.append(f'{100 * value:.1f}' if key in dict(COLUMNS) else f'{value:g}')
             else:
-                cells.append('n/a' if value is None else str(value))
+                cells.append(str(value))
         lines.append(f'| {r["name"]} | ' + ' | '.join(cells) + ' |')
     if results:
         r = results[0]
@@ -380,14 +421,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--data-root', default='data/demo',
                         help='root with ade/{images,annotations}/{training,validation} '
                              '(default: %(default)s)')
+    parser.add_argument('--arch', help="instead of a config: an mmpretrain ViT arch "
+                        "('deit-small', or 'deit-tiny' ...) with --patch-size")
+    parser.add_argument('--patch-size', type=int, default=16,
+                        help='patch size with --arch (default: %(default)s)')
     parser.add_argument('--config', help="pretraining config whose model.backbone to use "
                         "(default: the checkpoint's meta['cfg']; needed for 'random' alone)")
     parser.add_argument('--teacher', action='store_true',
                         help='probe the EMA teacher backbone instead of the student')
     parser.add_argument('--img-size', type=int,
                         help="input side in pixels (default: the backbone's img_size)")
-    parser.add_argument('--steps', type=int, default=300,
-                        help='Adam steps per linear probe (default: %(default)s)')
+    parser.add_argument('--alpha', type=float, default=1e-3,
+                        help='ridge strength of the least-squares probes, per sample '
+                             '(default: %(default)s)')
+    parser.add_argument('--rot-crop', type=float, default=0.3,
+                        help='rotation probe: side of the seeded random crop that is turned, '
+                             'as a fraction of the image (1 = whole image; default: '
+                             '%(default)s)')
     parser.add_argument('--seed', type=int, default=0, help='seed (default: %(default)s)')
     parser.add_argument('--max-train', type=int, help='use at most this many training images')
     parser.add_argument('--max-val', type=int, help='use at most this many validation images')
@@ -398,18 +448,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if all(c == RANDOM for c in args.checkpoints) and not args.config:
-        build_parser().error("'random' alone needs --config")
+    if all(c == RANDOM for c in args.checkpoints) and not (args.config or args.arch):
+        build_parser().error("'random' alone needs --config or --arch")
     for c in args.checkpoints:
         if c != RANDOM and not Path(c).is_file():
             build_parser().error(f'checkpoint not found: {c}')
     results = evaluate(args.checkpoints, args.data_root, args.config, args.teacher,
-                       args.img_size, args.device, args.steps, args.seed, args.max_train,
-                       args.max_val)
+                       args.img_size, args.device, args.alpha, args.rot_crop, args.seed,
+                       args.max_train, args.max_val, arch=args.arch,
+                       patch_size=args.patch_size)
     print(markdown_table(results))
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(results, indent=2) + '\n')
+        Path(args.out).write_text(json.dumps(json_safe(results), indent=2) + '\n')
     return 0
 
 

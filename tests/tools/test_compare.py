@@ -1,0 +1,106 @@
+"""Tests of tools/compare.py: --help, the generated configs, and the table / JSON / plot
+assembly on fake numbers (the real comparison is far too long for a test)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TOOL = REPO / 'tools' / 'compare.py'
+_spec = importlib.util.spec_from_file_location('compare', TOOL)
+compare = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault('compare', compare)
+_spec.loader.exec_module(compare)
+
+
+def test_help():
+    out = subprocess.run([sys.executable, str(TOOL), '--help'], capture_output=True,
+                         text=True, check=True).stdout
+    for option in ('--work-dir', '--epochs', '--quick', '--methods'):
+        assert option in out
+
+
+def test_variants_are_gtsa_its_four_ablations_and_dino():
+    assert list(compare.VARIANTS) == ['gtsa', 'no_rotation', 'no_patch', 'no_rotate_target',
+                                      'global_target', 'dino']
+
+
+def test_generated_configs_build(tmp_path):
+    """The budget and DINO configs load, end their schedule at --epochs and build."""
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+
+    import gtsa_mm  # noqa: F401
+
+    configs = compare.write_configs(tmp_path, 6, '/data/pretrain/', 10, 8, seed=3)
+    budget = Config.fromfile(str(configs['gtsa']))
+    assert budget.train_cfg.max_epochs == 6 and budget.randomness.seed == 3
+    assert all(s['end'] == 6 for s in budget.param_scheduler)
+    assert budget.train_dataloader.dataset.indices == 10
+    assert budget.train_dataloader.batch_size == 8
+    assert budget.model.type == 'GTSA'
+    dino = Config.fromfile(str(configs['dino']))
+    assert dino.model.type == 'DINO' and 'predictor' not in dino.model
+    assert dino.model.head.out_channels == 1024 and dino.model.head.hidden_channels == 256
+    assert dino.model.backbone.arch == budget.model.backbone.arch  # same ViT
+    assert dino.train_dataloader == budget.train_dataloader  # same data and crops
+    assert dino.optim_wrapper == budget.optim_wrapper
+    MODELS.build(dino.model)
+    for options in compare.VARIANTS.values():
+        if options:
+            cfg = Config.fromfile(str(configs['gtsa']))
+            key, value = options[0].split('=')
+            cfg.merge_from_dict({key: None if value == 'None' else
+                                 False if value == 'False' else value})
+            MODELS.build(cfg.model)
+
+
+def _fake_results() -> list[dict]:
+    rows = []
+    for i, name in enumerate([*compare.VARIANTS, 'random']):
+        rows.append(dict(name=name, seg_miou=0.1 * i, seg_acc=0.5, pos_acc=0.2, rot_acc=0.9,
+                         pos_chance=0.125, img_size=64, grid=[8, 8], num_train=4,
+                         num_val=2))
+    return rows
+
+
+def test_table_json_and_plot_on_fake_numbers(tmp_path):
+    seconds = {name: 60.0 * (i + 1) for i, name in enumerate(compare.VARIANTS)}
+    settings = dict(config='configs/gtsa/x_demo.py', epochs=3, num_images='all', batch_size=32,
+                    seed=0, num_train=4, num_val=2, command='python tools/compare.py')
+    document = compare.assemble(_fake_results(), seconds, settings)
+    json.dumps(document)  # serialisable
+    assert document['results'][-1]['train_seconds'] is None  # random init: no pretraining
+    table = compare.markdown(document).splitlines()
+    assert table[0].startswith('3 epochs x all images, batch 32')
+    header = next(i for i, line in enumerate(table) if line.startswith('| backbone'))
+    assert 'pretrain min' in table[header]
+    rows = table[header + 2:header + 9]
+    assert rows[0] == '| gtsa | 0.0 | 50.0 | 20.0 | 90.0 | 1 |'
+    assert rows[-1] == '| random | 60.0 | 50.0 | 20.0 | 90.0 | n/a |'
+    assert 'train min' not in document['results'][0]  # the table does not touch the JSON
+    compare.plot(document, tmp_path / 'results.png')
+    assert (tmp_path / 'results.png').stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_quick_run_of_two_methods(tmp_path):
+    """tools/compare.py end to end on tiny data: GTSA and DINO, 1 epoch on 8 images."""
+    demo = tmp_path / 'demo'
+    subprocess.run([sys.executable, str(REPO / 'tools' / 'make_demo_data.py'), '--out',
+                    str(demo), '--num-pretrain', '8', '--num-train', '4', '--num-val', '2',
+                    '--image-size', '96', '--quiet'], check=True)
+    work = tmp_path / 'work'
+    subprocess.run([sys.executable, str(TOOL), '--quick', '--epochs', '1', '--num-images', '8',
+                    '--batch-size', '4', '--methods', 'gtsa', 'dino', '--data-root', str(demo),
+                    '--work-dir', str(work)], check=True, cwd=REPO)
+    document = json.loads((work / 'results.json').read_text())
+    assert [r['name'] for r in document['results']] == ['gtsa', 'dino', 'random']
+    for r in document['results']:
+        assert 0 <= r['pos_acc'] <= 1 and 0 <= r['rot_acc'] <= 1
+    assert (work / 'results.png').is_file() and (work / 'results.md').is_file()

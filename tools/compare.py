@@ -1,0 +1,294 @@
+#!/usr/bin/env python
+"""GTSA vs. its ablations vs. DINO, at equal budget, on the bundled demo data.
+
+    python tools/compare.py                     # 40 epochs each (the demo config's budget)
+    python tools/compare.py --epochs 10
+    python tools/compare.py --quick             # 2 epochs on 64 images: a smoke run
+
+Every method is pretrained by ``tools/train.py`` (one subprocess each) from the demo
+pretraining config (``configs/gtsa/*demo*.py``: same ViT, crops, data, optimiser,
+schedule, epochs, seed); only the method differs:
+
+==================  =========================================================
+``gtsa``            the full method
+``no_rotation``     ``model.rotation_head=None`` (no rotation-prediction loss)
+``no_patch``        ``model.patch_loss=None`` (no patch-correspondence loss)
+``no_rotate_target``  ``RegionLoss(rotate_target=False)``: teacher region not turned
+``global_target``   ``model.target='global'``: pooled maps instead of shared regions
+``dino``            DINO with a small head (1024 prototypes, 256 hidden)
+==================  =========================================================
+
+Then ``tools/evaluate_features.py`` probes each last checkpoint and a randomly
+initialised backbone; the tool prints one Markdown table and writes
+``results.json``, ``results.md`` and ``results.png`` under ``--work-dir``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TOOLS = REPO / 'tools'
+sys.path.insert(0, str(TOOLS))
+
+#: name -> --cfg-options on top of the budget config (None: the DINO config)
+VARIANTS: dict[str, list[str] | None] = {
+    'gtsa': [],
+    'no_rotation': ['model.rotation_head=None'],
+    'no_patch': ['model.patch_loss=None'],
+    'no_rotate_target': ['model.region_loss.rotate_target=False'],
+    'global_target': ['model.target=global'],
+    'dino': None,
+}
+DINO_HEAD = dict(hidden_channels=256, bottleneck_channels=64, out_channels=1024)
+
+
+def find_demo_config() -> Path:
+    """The GTSA demo pretraining config (``configs/gtsa/*demo*.py``)."""
+    found = sorted((REPO / 'configs' / 'gtsa').glob('*demo*.py'))
+    if not found:
+        raise SystemExit('tools/compare.py: no configs/gtsa/*demo*.py pretraining config')
+    return found[0]
+
+
+def budget_config_text(base: Path, epochs: int, data_root: str, num_images: int | None,
+                       batch_size: int | None, lr: float, seed: int) -> str:
+    """A config on top of ``base`` whose schedule ends after ``epochs``."""
+    warmup = min(2, max(epochs // 10, 0))
+    lines = [
+        f'_base_ = {str(base)!r}',
+        f'max_epochs = {epochs}',
+        'param_scheduler = [',
+    ]
+    if warmup:
+        lines.append(f"    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, "
+                     f'end={warmup}, convert_to_iter_based=True),')
+    lines += [
+        f"    dict(type='CosineAnnealingLR', T_max={epochs - warmup}, eta_min={lr / 100!r}, "
+        f'by_epoch=True, begin={warmup}, end={epochs}, convert_to_iter_based=True),',
+        f"    dict(type='CosineAnnealingWeightDecay', eta_min=0.4, T_max={epochs}, "
+        f'by_epoch=True, begin=0, end={epochs}, convert_to_iter_based=True),',
+        ']',
+        f'train_cfg = dict(max_epochs={epochs})',
+        f'model = dict(patch_loss_warmup_epochs={warmup})',
+        f'default_hooks = dict(checkpoint=dict(interval={epochs}, max_keep_ckpts=1, '
+        'save_last=True))',
+        f'randomness = dict(seed={seed})',
+    ]
+    dataset = [f'data_root={data_root!r}']
+    if num_images:
+        dataset.append(f'indices={num_images}')
+    loader = [f'dataset=dict({", ".join(dataset)})']
+    if batch_size:
+        loader.append(f'batch_size={batch_size}')
+    lines.append(f'train_dataloader = dict({", ".join(loader)})')
+    return '\n'.join(lines) + '\n'
+
+
+def dino_config_text(budget: Path, model_cfg, epochs: int) -> str:
+    """DINO with the budget config's ViT, preprocessor and teacher momentum."""
+    backbone = dict(model_cfg.backbone.to_dict(), out_type='cls_token')
+    dims = backbone['arch']['embed_dims'] if isinstance(backbone['arch'], dict) else None
+    if dims is None:
+        raise SystemExit('tools/compare.py: the demo config must give arch as a dict')
+    model = dict(
+        _delete_=True, type='DINO', data_preprocessor=model_cfg.data_preprocessor.to_dict(),
+        backbone=backbone,
+        head=dict(type='DINOProjectionHead', in_channels=dims, norm_last_layer=True,
+                  **DINO_HEAD),
+        loss=dict(type='DINOLoss', out_channels=DINO_HEAD['out_channels'], student_temp=0.1,
+                  center_momentum=0.9),
+        num_global=model_cfg.get('num_global', 2),
+        base_momentum=model_cfg.get('base_momentum', 0.004),
+        end_momentum=0., teacher_temp=0.07, warmup_teacher_temp=0.04,
+        teacher_temp_warmup_epochs=max(1, round(0.3 * epochs)),
+        freeze_last_layer_epochs=1 if epochs > 2 else 0)
+    return f'_base_ = {str(budget)!r}\nmodel = {model!r}\n'
+
+
+def write_configs(work_dir: Path, epochs: int, data_root: str, num_images: int | None,
+                  batch_size: int | None, seed: int) -> dict[str, Path]:
+    """``{'gtsa': budget config, 'dino': DINO config}`` written under ``work_dir``."""
+    from mmengine.config import Config
+
+    base = find_demo_config()
+    demo = Config.fromfile(str(base))
+    lr = demo.optim_wrapper.optimizer.lr
+    folder = work_dir / 'configs'
+    folder.mkdir(parents=True, exist_ok=True)
+    budget = folder / f'gtsa_budget_{epochs}e.py'
+    budget.write_text(budget_config_text(base, epochs, data_root, num_images, batch_size, lr,
+                                         seed))
+    dino = folder / f'dino_budget_{epochs}e.py'
+    dino.write_text(dino_config_text(budget, Config.fromfile(str(budget)).model, epochs))
+    return {'gtsa': budget, 'dino': dino}
+
+
+def train(name: str, configs: dict[str, Path], work_dir: Path,
+          resume: bool) -> tuple[Path, float | None]:
+    """Pretrain one variant with tools/train.py; its last checkpoint and the seconds
+    (None for a finished run reused with ``resume``)."""
+    options = VARIANTS[name]
+    config = configs['dino'] if options is None else configs['gtsa']
+    run_dir = work_dir / name
+    last = run_dir / 'last_checkpoint'
+    if resume and last.is_file() and Path(last.read_text().strip()).is_file():
+        return Path(last.read_text().strip()), None
+    cmd = [sys.executable, str(TOOLS / 'train.py'), str(config), '--work-dir', str(run_dir)]
+    if options:
+        cmd += ['--cfg-options', *options]
+    print('$ ' + ' '.join(cmd), flush=True)
+    start = time.perf_counter()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / 'train_stdout.log', 'w') as log:
+        proc = subprocess.run(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0 or not last.is_file():
+        tail = (run_dir / 'train_stdout.log').read_text()[-3000:]
+        raise SystemExit(f'tools/compare.py: pretraining {name} failed '
+                         f'(exit {proc.returncode}):\n{tail}')
+    return Path(last.read_text().strip()), seconds
+
+
+def assemble(results: Sequence[dict], train_seconds: dict[str, float], settings: dict) -> dict:
+    """The JSON document: settings plus one row per backbone."""
+    rows = []
+    for r in results:
+        row = dict(r)
+        row['train_seconds'] = train_seconds.get(r['name'])
+        rows.append(row)
+    return dict(settings=settings, results=rows)
+
+
+def markdown(document: dict) -> str:
+    from evaluate_features import markdown_table
+
+    rows = [dict(row) for row in document['results']]
+    for row in rows:
+        seconds = row.get('train_seconds')
+        row['train min'] = None if seconds is None else round(seconds / 60, 1)
+    s = document['settings']
+    head = (f"{s['epochs']} epochs x {s['num_images']} images, batch {s['batch_size']}, "
+            f"config {s['config']}; probes: {s['num_train']} train / {s['num_val']} val "
+            'images')
+    return head + '\n\n' + markdown_table(rows, extra=(('train min', 'pretrain min'),))
+
+
+def plot(document: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from evaluate_features import COLUMNS
+
+    rows = document['results']
+    names = [r['name'] for r in rows]
+    x = np.arange(len(COLUMNS))
+    width = 0.8 / max(len(rows), 1)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for i, r in enumerate(rows):
+        values = [100 * (r.get(key) if r.get(key) is not None else float('nan'))
+                  for key, _ in COLUMNS]
+        ax.bar(x + (i - (len(rows) - 1) / 2) * width, values, width, label=names[i])
+    ax.set_xticks(x, [title for _, title in COLUMNS])
+    ax.set_ylabel('%')
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8, ncol=min(len(rows), 4))
+    ax.set_title(f"frozen-feature probes after {document['settings']['epochs']} epochs")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description='Pretrain GTSA, its 4 ablations and DINO with equal budget on the demo '
+                    'data (tools/train.py), probe their frozen features '
+                    '(tools/evaluate_features.py) and a random init; print a Markdown '
+                    'table, write results.json / results.md / results.png.')
+    parser.add_argument('--work-dir', default='work_dirs/compare',
+                        help='runs and results go here (default: %(default)s)')
+    parser.add_argument('--epochs', type=int,
+                        help="pretraining epochs of every method (default: the demo config's "
+                             'max_epochs; 2 with --quick)')
+    parser.add_argument('--quick', action='store_true',
+                        help='smoke run: 2 epochs on 64 images, batch 16, probes on 32 / 8 '
+                             'images')
+    parser.add_argument('--num-images', type=int,
+                        help='pretrain on the first N images only (default: all; 64 quick)')
+    parser.add_argument('--batch-size', type=int, help="override the config's batch size")
+    parser.add_argument('--data-root', default='data/demo',
+                        help='demo data root (made by tools/make_demo_data.py if missing; '
+                             'default: %(default)s)')
+    parser.add_argument('--methods', nargs='+', choices=list(VARIANTS), default=list(VARIANTS),
+                        help='which methods to run (default: all)')
+    parser.add_argument('--img-size', type=int, help='probe input side (default: the config)')
+    parser.add_argument('--max-train', type=int, help='probe training images (default: all)')
+    parser.add_argument('--max-val', type=int, help='probe validation images (default: all)')
+    parser.add_argument('--seed', type=int, default=0, help='seed (default: %(default)s)')
+    parser.add_argument('--resume', action='store_true',
+                        help='reuse finished runs found in the work dir')
+    parser.add_argument('--device', default='cpu', help='probe device (default: %(default)s)')
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from mmengine.config import Config
+
+    if args.quick:
+        args.epochs = args.epochs or 2
+        args.num_images = args.num_images or 64
+        args.batch_size = args.batch_size or 16
+        args.max_train = args.max_train or 32
+        args.max_val = args.max_val or 8
+    demo_config = find_demo_config()
+    epochs = args.epochs or Config.fromfile(str(demo_config)).train_cfg.max_epochs
+    data_root = Path(args.data_root)
+    if not (data_root / 'meta.json').is_file():
+        subprocess.run([sys.executable, str(TOOLS / 'make_demo_data.py'), '--out',
+                        str(data_root)], check=True)
+    work_dir = Path(args.work_dir).resolve()
+    configs = write_configs(work_dir, epochs, str((data_root / 'pretrain').resolve()) + '/',
+                            args.num_images, args.batch_size, args.seed)
+    budget = Config.fromfile(str(configs['gtsa']))
+
+    checkpoints, train_seconds = {}, {}
+    for name in args.methods:
+        checkpoints[name], train_seconds[name] = train(name, configs, work_dir, args.resume)
+        seconds = train_seconds[name]
+        print(f'{name}: {checkpoints[name]}'
+              + ('' if seconds is None else f' ({seconds:.0f} s)'), flush=True)
+
+    from evaluate_features import evaluate, json_safe
+
+    names = [*checkpoints, 'random']
+    results = evaluate([str(c) for c in checkpoints.values()] + ['random'], str(data_root),
+                       config=str(configs['gtsa']), img_size=args.img_size,
+                       device=args.device, seed=args.seed, max_train=args.max_train,
+                       max_val=args.max_val, names=names)
+    settings = dict(config=str(demo_config.relative_to(REPO)), epochs=epochs,
+                    num_images=args.num_images or 'all',
+                    batch_size=budget.train_dataloader.batch_size, seed=args.seed,
+                    num_train=results[0]['num_train'], num_val=results[0]['num_val'],
+                    command=' '.join(['python', 'tools/compare.py',
+                                      *(argv if argv is not None else sys.argv[1:])]))
+    document = assemble(results, train_seconds, settings)
+    table = markdown(document)
+    print(table)
+    (work_dir / 'results.json').write_text(json.dumps(json_safe(document), indent=2) + '\n')
+    (work_dir / 'results.md').write_text(table + '\n')
+    plot(document, work_dir / 'results.png')
+    print(f'wrote {work_dir}/results.{{json,md,png}}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
