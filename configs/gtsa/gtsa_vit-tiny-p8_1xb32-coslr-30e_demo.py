@@ -3,7 +3,7 @@
 # 2 x 64 px global and 4 x 32 px local crops (8 x 8 and 4 x 4 token maps), one process,
 # full precision. tools/demo.py runs it; by hand:
 #
-#   python tools/train.py configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-40e_demo.py
+#   python tools/train.py configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-30e_demo.py
 _base_ = './gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py'
 
 embed_dims = 128
@@ -11,7 +11,7 @@ proj_dims = 256
 global_size = 64
 local_size = 32
 patch_size = 8
-max_epochs = 40
+max_epochs = 30
 warmup_epochs = 2
 lr = 1e-3  # for the batch of 32 below
 
