@@ -57,12 +57,15 @@ def parse_args(argv=None) -> argparse.Namespace:
                                               'max-autotune-no-cudagraphs'], default='none',
                         help='torch.compile the student and teacher networks in place '
                         '(static shapes; state dict keys unchanged)')
+    parser.add_argument('--cuda-graphs', action='store_true',
+                        help='GTSA(cuda_graphs=True): replay the student and teacher passes '
+                        'from CUDA graphs (both timed steps use them)')
     parser.add_argument('--profile', metavar='FILE', default=None,
                         help='write a torch.profiler table of 3 GTSA steps to FILE')
     return parser.parse_args(argv)
 
 
-def build_model(spec: dict, num_local: int, device: str):
+def build_model(spec: dict, num_local: int, device: str, cuda_graphs: bool = False):
     from mmpretrain.registry import MODELS
     cfg = dict(
         type='GTSA',
@@ -75,7 +78,7 @@ def build_model(spec: dict, num_local: int, device: str):
                        hidden_channels=spec['proj'], out_channels=spec['proj']),
         rotation_head=dict(type='RotationHead', in_channels=spec['embed']),
         patch_size=spec['patch'], region_sizes=spec['region_sizes'],
-        patch_loss_warmup_epochs=0)
+        patch_loss_warmup_epochs=0, cuda_graphs=cuda_graphs)
     model = MODELS.build(cfg)
     model.init_weights()
     return model.to(device).train()
@@ -119,16 +122,16 @@ def time_data_transform(spec: dict, num_local: int, images: int) -> float:
 
 
 def network_loss(model, inputs: list) -> torch.Tensor:
-    """The same modules on the same crops, loss = mean of every output."""
+    """The same passes on the same crops (CUDA graphs too, when on), loss = mean of outputs."""
     g = model.num_global
-    global_views, local_views = torch.cat(inputs[:g]), torch.cat(inputs[g:])
+    global_views = torch.cat(inputs[:g])
+    local_views = torch.cat(inputs[g:]) if len(inputs) > g else None
+    feat_g, pred_g, feat_l, pred_l = model.student_passes(global_views, local_views)
     total = 0.
-    for views in (global_views, local_views):
-        feat = model.backbone(views)[-1]
-        total = total + model.predictor(model.neck(feat))[0].float().mean()
-        total = total + model.rotation_head(feat).float().mean()
-    with torch.no_grad():
-        teacher = model.target_net(global_views)[0]
+    for feat, pred in ((feat_g, pred_g), (feat_l, pred_l)):
+        if feat is not None:
+            total = total + pred.float().mean() + model.rotation_head(feat).float().mean()
+    teacher = model.teacher_pass(global_views)
     return total + 0. * teacher.float().mean()
 
 
@@ -163,7 +166,7 @@ def main(argv=None) -> dict:
     hub = MessageHub.get_current_instance()
     hub.update_info('max_iters', 10 ** 6)
 
-    model = build_model(spec, args.num_local, args.device)
+    model = build_model(spec, args.num_local, args.device, args.cuda_graphs)
     if args.compile != 'none':
         for module in (model.backbone, model.neck, model.predictor, model.target_net.module):
             module.compile(mode=args.compile, dynamic=False)
@@ -171,9 +174,13 @@ def main(argv=None) -> dict:
     if amp == 'none':
         wrapper = OptimWrapper(optimizer, clip_grad=dict(max_norm=3.0))
     else:
+        # as tools/train.py --amp-dtype: loss scaling for float16 only
+        loss_scale = dict(enabled=False) if amp == 'bfloat16' else 'dynamic'
         wrapper = AmpOptimWrapper(optimizer=optimizer, clip_grad=dict(max_norm=3.0),
-                                  dtype=amp, loss_scale='dynamic')
+                                  dtype=amp, loss_scale=loss_scale)
     batches = make_batches(spec, args.batch_size, args.num_local)
+    if args.device == 'cuda':  # as the Runner's DataLoader(pin_memory=True) delivers them
+        batches = [dict(b, inputs=[v.pin_memory() for v in b['inputs']]) for b in batches]
 
     def gtsa_step(data):
         losses = model.loss(data['inputs'], data['data_samples'])
@@ -208,7 +215,7 @@ def main(argv=None) -> dict:
     result = dict(
         device=(torch.cuda.get_device_name() if args.device == 'cuda' else 'cpu'),
         arch=args.arch, batch_size=args.batch_size, num_local=args.num_local, amp=amp,
-        compile=args.compile,
+        compile=args.compile, cuda_graphs=args.cuda_graphs,
         torch_threads=torch.get_num_threads(), iters=len(gtsa_times),
         gtsa_step_s=round(gtsa_s, 5), network_step_s=round(net_s, 5),
         gtsa_over_network=round(gtsa_s / net_s, 3),

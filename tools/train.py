@@ -67,6 +67,10 @@ def build_config(args: argparse.Namespace) -> Config:
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
         if args.amp_dtype:
             cfg.optim_wrapper.dtype = args.amp_dtype
+        if args.amp_dtype == 'bfloat16':
+            # bf16 has float32's exponent range: no loss scaling, and no found-inf
+            # check (a host-device sync) per step
+            cfg.optim_wrapper.loss_scale = dict(enabled=False)
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', dict(base_batch_size=256))
         cfg.auto_scale_lr.enable = True

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from gtsa_mm.models.losses import negative_cosine_similarity, token_similarity
 from gtsa_mm.models.utils import ForeachCosineEMA
+from gtsa_mm.models.utils.cuda_graphs import GTSACUDAGraphs, StudentPass
 from gtsa_mm.models.utils.roi_align import roi_align_grouped, rot90_table
 
 GEOMETRY_FIELDS = ('global_region_boxes', 'view_region_boxes', 'rotation_label')
@@ -87,6 +88,10 @@ class GTSA(BaseSelfSupervisor):
             Defaults to 10.
         patch_loss_warmup_iters (int, optional): Iterations with weight 0, for
             iteration-based loops; overrides the epochs when set.
+        cuda_graphs (bool): Capture the student and teacher network passes in
+            CUDA graphs on the first CUDA training step and replay them after
+            (single GPU, fixed batch shapes; see
+            :mod:`gtsa_mm.models.utils.cuda_graphs`). Defaults to False.
         pretrained (str, optional): Checkpoint to load.
         data_preprocessor (dict, optional): Defaults to
             ``MultiViewDataPreprocessor``.
@@ -109,6 +114,7 @@ class GTSA(BaseSelfSupervisor):
                  end_momentum: float = 0.,
                  patch_loss_warmup_epochs: int = 10,
                  patch_loss_warmup_iters: int | None = None,
+                 cuda_graphs: bool = False,
                  pretrained: str | None = None,
                  data_preprocessor: dict | None = None,
                  init_cfg: dict | list | None = None) -> None:
@@ -130,6 +136,10 @@ class GTSA(BaseSelfSupervisor):
         self.target_net = ForeachCosineEMA(
             nn.Sequential(self.backbone, self.neck), momentum=base_momentum,
             end_momentum=end_momentum)
+        # a plain attribute (not a submodule): nothing is added to the state dict
+        self._cuda_graphs = (GTSACUDAGraphs(StudentPass(self.backbone, self.neck,
+                                                        self.predictor), self.target_net)
+                             if cuda_graphs else None)
 
         # Global-global pairs (t, s), s != t: pair p uses the teacher's j-th
         # partner slot and the student's i-th partner slot.
@@ -224,6 +234,33 @@ class GTSA(BaseSelfSupervisor):
             yield token_similarity(s_tok[None], t_tok[:, None])  # (G, L, B, n, N)
 
     # ------------------------------------------------------------------ forward
+    def _use_graphs(self, views: Tensor) -> bool:
+        return (self._cuda_graphs is not None and views.is_cuda and self.training
+                and torch.is_grad_enabled())
+
+    def student_passes(self, global_views: Tensor, local_views: Tensor | None):
+        """``(feat_global, pred_global, feat_local, pred_local)`` of the student.
+
+        Feature maps are the backbone's last output, predictions the predictor's
+        output on the projected maps; the local pair is None without local views.
+        """
+        if self._use_graphs(global_views):
+            return self._cuda_graphs.student_passes(global_views, local_views)
+        feat_global = self.backbone(global_views)[-1]
+        pred_global = self.predictor(self.neck(feat_global))[0]
+        feat_local = pred_local = None
+        if local_views is not None:
+            feat_local = self.backbone(local_views)[-1]
+            pred_local = self.predictor(self.neck(feat_local))[0]
+        return feat_global, pred_global, feat_local, pred_local
+
+    def teacher_pass(self, global_views: Tensor) -> Tensor:
+        """The EMA teacher's projected maps of the global views (no grad)."""
+        if self._use_graphs(global_views):
+            return self._cuda_graphs.teacher_pass(global_views)
+        with torch.no_grad():
+            return self.target_net(global_views)[0]
+
     def loss(self, inputs: list[Tensor], data_samples: list[DataSample],
              **kwargs) -> dict[str, Tensor]:
         """Losses of one batch.
@@ -245,16 +282,11 @@ class GTSA(BaseSelfSupervisor):
 
         global_views = torch.cat(inputs[:g])
         local_views = torch.cat(inputs[g:]) if len(inputs) > g else None
-        feat_global = self.backbone(global_views)[-1]
-        pred_global = self.predictor(self.neck(feat_global))[0]
-        feat_local = pred_local = None
-        if local_views is not None:
-            feat_local = self.backbone(local_views)[-1]
-            pred_local = self.predictor(self.neck(feat_local))[0]
-
+        feat_global, pred_global, feat_local, pred_local = self.student_passes(
+            global_views, local_views)
         with torch.no_grad():
             self.target_net.update_parameters(nn.Sequential(self.backbone, self.neck))
-            teacher = self.target_net(global_views)[0]
+        teacher = self.teacher_pass(global_views)
 
         losses = {}
         if self.target == 'region':

@@ -15,8 +15,13 @@ class MultiViewDataPreprocessor(SelfSupDataPreprocessor):
     time on an H200). The algorithms batch the fields they need and move them in
     one copy (:func:`gtsa_mm.models.algorithms.gtsa.stack_geometry`).
 
-    Takes the arguments of ``SelfSupDataPreprocessor`` (mean, std, to_rgb, ...).
+    Takes the arguments of ``SelfSupDataPreprocessor`` (mean, std, to_rgb, ...);
+    ``non_blocking`` defaults to True: views from a ``pin_memory=True`` DataLoader
+    are copied asynchronously (pageable memory is copied synchronously either way).
     """
+
+    def __init__(self, *args, non_blocking: bool = True, **kwargs) -> None:
+        super().__init__(*args, non_blocking=non_blocking, **kwargs)
 
     def forward(self, data: dict, training: bool = False) -> dict:
         samples = data.get('data_samples')

@@ -1,0 +1,64 @@
+"""GTSA(cuda_graphs=True): same state dict, same losses; replayed graphs equal eager on CUDA."""
+import copy
+
+import pytest
+import torch
+from mmengine.logging import MessageHub
+
+
+def _step(model, data, optimizer, amp_dtype=None):
+    device = 'cuda' if next(model.parameters()).is_cuda else 'cpu'
+    with torch.autocast(device, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        losses = model.loss(data['inputs'], data['data_samples'])
+    loss = sum(v for k, v in losses.items() if k.startswith('loss'))
+    optimizer.zero_grad()
+    loss.backward()
+    grads = torch.cat([p.grad.flatten() for p in model.backbone.parameters()])
+    optimizer.step()
+    return {k: float(v) for k, v in losses.items()}, grads
+
+
+def test_option_adds_nothing_to_the_state_dict(tiny_gtsa):
+    plain, graphed = tiny_gtsa(), tiny_gtsa(cuda_graphs=True)
+    assert list(plain.state_dict()) == list(graphed.state_dict())
+    graphed.load_state_dict(plain.state_dict())  # strict: checkpoints interchange
+
+
+def test_cpu_runs_eagerly_with_identical_losses(tiny_gtsa, tiny_batch):
+    MessageHub.get_current_instance().update_info('max_iters', 100)
+    plain, graphed = tiny_gtsa().train(), tiny_gtsa(cuda_graphs=True).train()
+    data = tiny_batch(plain, batch_size=2)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (plain, graphed)]
+    for _ in range(2):
+        (a, ga), (b, gb) = (_step(m, copy.copy(data), o) for m, o in zip((plain, graphed), opts))
+        assert a == b
+        torch.testing.assert_close(ga, gb, rtol=0, atol=0)
+
+
+def test_eval_mode_and_no_grad_use_the_modules_directly(tiny_gtsa, tiny_batch):
+    model = tiny_gtsa(cuda_graphs=True).eval()
+    data = tiny_batch(model, batch_size=2)
+    assert not model._use_graphs(data['inputs'][0])
+    with torch.no_grad():
+        model.train()
+        assert not model._use_graphs(data['inputs'][0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+@pytest.mark.parametrize('amp_dtype', [None, torch.bfloat16])
+def test_cuda_graphs_match_eager_step_by_step(tiny_gtsa, tiny_batch, amp_dtype):
+    MessageHub.get_current_instance().update_info('max_iters', 100)
+    plain = tiny_gtsa().cuda().train()
+    graphed = tiny_gtsa(cuda_graphs=True).cuda().train()
+    graphed.load_state_dict(plain.state_dict())
+    batches = [tiny_batch(plain, batch_size=2, seed=s) for s in range(2)]
+    batches = [plain.data_preprocessor(b, training=True) for b in batches]
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (plain, graphed)]
+    tol = dict(rtol=2e-2, atol=2e-3) if amp_dtype else dict(rtol=1e-4, atol=1e-5)
+    for step in range(4):  # step 0 captures, later steps replay with updated weights
+        data = batches[step % 2]
+        (a, ga), (b, gb) = (_step(m, data, o, amp_dtype) for m, o in zip((plain, graphed), opts))
+        for key in a:
+            torch.testing.assert_close(torch.tensor(b[key]), torch.tensor(a[key]), **tol)
+        torch.testing.assert_close(gb, ga, **tol)
+    assert graphed._cuda_graphs._graphs, 'no graph was captured'
