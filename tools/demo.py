@@ -4,15 +4,15 @@ backbone and from random initialisation.
 
     python tools/demo.py                 # the demo of docs/demo.md (``make demo``)
     python tools/demo.py --quick         # tiny counts, one epoch: a smoke run (CI)
-    python tools/demo.py --pretrained work_dirs/demo/pretrain/epoch_30.pth   # skip stage 1
+    python tools/demo.py --pretrained work_dirs/demo/pretrain/epoch_12.pth   # skip stage 1
 
 Stages, each one ``tools/train.py`` process (MMEngine's Runner) with its config and log in
 ``<work-dir>/<stage>/`` (``config.py``, ``train.log``):
 
     data         tools/make_demo_data.py, when ``--data-root`` holds no demo data
-    pretrain     configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-30e_demo.py
-    det_gtsa     configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-8e_demo.py  (+ COCO eval)
-    seg_gtsa     configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-600i_demo-192x192.py  (+ mIoU)
+    pretrain     configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-12e_demo.py
+    det_gtsa     configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-4e_demo.py  (+ COCO eval)
+    seg_gtsa     configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-300i_demo-192x192.py  (+ mIoU)
     det_scratch  the same Mask R-CNN, ``model.backbone.init_cfg=None``
     seg_scratch  the same UperNet, ``model.backbone.init_cfg=None``
 
@@ -48,9 +48,9 @@ if TYPE_CHECKING:  # imported where used: --help and the stage runner stay light
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = REPO / 'tools' / 'train.py'
-PRETRAIN_CONFIG = REPO / 'configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-30e_demo.py'
-DET_CONFIG = REPO / 'configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-8e_demo.py'
-SEG_CONFIG = REPO / 'configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-600i_demo-192x192.py'
+PRETRAIN_CONFIG = REPO / 'configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-12e_demo.py'
+DET_CONFIG = REPO / 'configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-4e_demo.py'
+SEG_CONFIG = REPO / 'configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-300i_demo-192x192.py'
 
 #: ``tools/make_demo_data.py`` flags of the demo's data set, and of ``--quick``'s.
 DATA_FLAGS = dict(num_pretrain=512, num_train=128, num_val=32, image_size=256)
@@ -482,8 +482,12 @@ def _pca_rgb(features: torch.Tensor) -> np.ndarray:
 
 
 def plot_pca(pretrain_config_file: Path, checkpoint: Path, data_root: Path, out: Path,
-             count: int = 4) -> Path:
-    """RGB maps of the first three PCA components of the patch features: GTSA vs random."""
+             use_teacher: bool, count: int = 4) -> Path:
+    """RGB maps of the first three PCA components of the patch features: GTSA vs random.
+
+    The GTSA backbone is the one the fine-tunes start from: the EMA teacher with
+    ``use_teacher``, else the student.
+    """
     import cv2
     import matplotlib.pyplot as plt
     import numpy as np
@@ -492,7 +496,7 @@ def plot_pca(pretrain_config_file: Path, checkpoint: Path, data_root: Path, out:
     from mmpretrain.registry import MODELS
 
     import gtsa_mm  # noqa: F401  (torch.load allowlist of Runner checkpoints)
-    from gtsa_mm.downstream import read_state_dict
+    from gtsa_mm.downstream import backbone_prefix, read_state_dict
 
     cfg = Config.fromfile(str(pretrain_config_file))
     preprocessor = cfg.model.data_preprocessor
@@ -512,9 +516,11 @@ def plot_pca(pretrain_config_file: Path, checkpoint: Path, data_root: Path, out:
     random_backbone.init_weights()
     gtsa_backbone = MODELS.build(cfg.model.backbone)
     state = read_state_dict(str(checkpoint))
+    prefix = backbone_prefix(use_teacher=use_teacher)
     gtsa_backbone.load_state_dict(
-        {k.removeprefix('backbone.'): v for k, v in state.items() if k.startswith('backbone.')})
-    columns = [('image', images), ('GTSA backbone', features(gtsa_backbone)),
+        {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)})
+    title = 'GTSA teacher' if use_teacher else 'GTSA student'
+    columns = [('image', images), (title, features(gtsa_backbone)),
                ('random init', features(random_backbone))]
     fig, axes = plt.subplots(len(paths), 3, figsize=(7.5, 2.5 * len(paths)), squeeze=False)
     for col, (title, pictures) in enumerate(columns):
@@ -613,8 +619,9 @@ def make_figures(stages: list[Stage], checkpoint: Path, data_root: Path, work_di
                                     stage.config.model.patch_loss_warmup_epochs)
         if path:
             written.append(path)
+    init_cfg = by_name['seg_gtsa'].config.model.backbone.init_cfg
     written.append(plot_pca(PRETRAIN_CONFIG, checkpoint, data_root,
-                            work_dir / 'pca_features.png'))
+                            work_dir / 'pca_features.png', init_cfg.get('use_teacher', False)))
     models = {'GTSA init': by_name['seg_gtsa']}
     if scratch:
         models['random init'] = by_name['seg_scratch']

@@ -32,7 +32,7 @@ Constraints, checked or documented:
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -140,7 +140,7 @@ class GTSACUDAGraphs:
             if len(self._graphs) >= self.max_shapes:
                 if not self._warned:
                     warnings.warn(f'GTSA cuda_graphs: more than {self.max_shapes} input '
-                                  'shapes; new shapes run eagerly')
+                                  'shapes; new shapes run eagerly', stacklevel=3)
                     self._warned = True
                 return None
             self._graphs[key] = self._capture(global_views, local_views)
