@@ -1,0 +1,74 @@
+# GTSA on the bundled demo data (tools/make_demo_data.py: 512 unlabelled scenes of 256 px)
+# in a few minutes on a 2-core CPU: the paper's recipe and augmentations with a 4-block,
+# 128-dim ViT/8 on 2 x 64 px global and 4 x 32 px local crops (8 x 8 and 4 x 4 token
+# maps), batch 32, 12 epochs (192 iterations), full precision, one process.
+# tools/demo.py runs it; by hand:
+#
+#   python tools/train.py configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-12e_demo.py
+_base_ = './gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py'
+
+embed_dims = 128
+proj_dims = 256
+global_size = 64
+local_size = 32
+patch_size = 8
+max_epochs = 12
+warmup_epochs = 2
+lr = 1e-3  # for the batch of 32 below
+
+model = dict(
+    backbone=dict(
+        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=2,
+                  feedforward_channels=4 * embed_dims),
+        img_size=global_size,
+        patch_size=patch_size,
+        drop_path_rate=0.),
+    neck=dict(in_channels=embed_dims, out_channels=proj_dims),
+    predictor=dict(in_channels=proj_dims, hidden_channels=proj_dims, out_channels=proj_dims),
+    rotation_head=dict(in_channels=embed_dims, hidden_channels=2 * embed_dims,
+                       bottleneck_channels=64),
+    patch_size=patch_size,
+    # the paper's 10/14 and 4/6 of the global / local map sides, on 8 x 8 and 4 x 4 maps
+    region_sizes=(6, 3),
+    base_momentum=0.01,  # a faster teacher for a short run: momentum 0.99 -> 1.0
+    patch_loss_warmup_epochs=warmup_epochs)
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='GTSAMultiCrop', global_size=global_size, local_size=local_size,
+         num_global=2, num_local=4, global_scale=(0.3, 1.0), local_scale=(0.1, 0.3)),
+    dict(type='PackInputs',
+         algorithm_keys=['crop_boxes', 'rotation_label', 'global_region_boxes',
+                         'view_region_boxes'],
+         meta_keys=['img_path']),
+]
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=1,
+    persistent_workers=True,
+    pin_memory=False,
+    dataset=dict(data_root='data/demo/pretrain/', pipeline=train_pipeline))
+
+# AMP is GPU-only: a plain fp32 OptimWrapper, otherwise the paper's AdamW settings
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=lr, betas=(0.9, 0.999), weight_decay=0.04),
+    clip_grad=dict(max_norm=3.0),
+    paramwise_cfg=dict(bias_decay_mult=0., flat_decay_mult=0.))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=lr / 100,
+         by_epoch=True, begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingWeightDecay', eta_min=0.4, T_max=max_epochs, by_epoch=True,
+         begin=0, end=max_epochs, convert_to_iter_based=True),
+]
+train_cfg = dict(max_epochs=max_epochs)
+auto_scale_lr = dict(base_batch_size=32)
+
+default_hooks = dict(
+    logger=dict(interval=4),
+    checkpoint=dict(interval=max_epochs, max_keep_ckpts=1, save_last=True))
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+randomness = dict(seed=0, diff_rank_seed=False)
