@@ -136,15 +136,9 @@ def det_config(settings: Settings, data_root: Path, work_dir: Path, checkpoint: 
         cfg.train_cfg.update(max_epochs=epochs, val_interval=epochs)
         cfg.default_hooks.checkpoint.interval = epochs
     coco = data_root / 'coco'
-    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
-        loader.dataset.data_root = str(coco)
     for evaluator in (cfg.val_evaluator, cfg.test_evaluator):
         evaluator.ann_file = str(coco / 'annotations' / 'instances_val.json')
-    _subset(cfg, settings)
-    if settings.det_batch:
-        cfg.train_dataloader.batch_size = settings.det_batch
-    _set_init(cfg, checkpoint)
-    _common_runtime(cfg, settings, work_dir)
+    _finetune_runtime(cfg, settings, coco, settings.det_batch, checkpoint, work_dir)
     return cfg
 
 
@@ -162,14 +156,21 @@ def seg_config(settings: Settings, data_root: Path, work_dir: Path, checkpoint: 
             cfg.param_scheduler = cfg.param_scheduler[1:]
         cfg.train_cfg.update(max_iters=iters, val_interval=iters)
         cfg.default_hooks.checkpoint.interval = iters
+    _finetune_runtime(cfg, settings, data_root / 'ade', settings.seg_batch, checkpoint,
+                      work_dir)
+    return cfg
+
+
+def _finetune_runtime(cfg, settings: Settings, dataset_root: Path, batch: int | None,
+                      checkpoint: Path | None, work_dir: Path) -> None:
+    """Data root, subset, batch, backbone init and work dir shared by both fine-tunes."""
     for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
-        loader.dataset.data_root = str(data_root / 'ade')
+        loader.dataset.data_root = str(dataset_root)
     _subset(cfg, settings)
-    if settings.seg_batch:
-        cfg.train_dataloader.batch_size = settings.seg_batch
+    if batch:
+        cfg.train_dataloader.batch_size = batch
     _set_init(cfg, checkpoint)
     _common_runtime(cfg, settings, work_dir)
-    return cfg
 
 
 def _subset(cfg, settings: Settings) -> None:

@@ -7,9 +7,10 @@ this tool draws small outdoor-like scenes instead: a sky/ground background with 
 horizon, clouds, grass strokes, rocks and bushes, and many textured objects of eight
 classes at varied positions, scales and angles, drawn back to front with perspective
 (farther objects are smaller and higher), lighting from above and shadows below, so a
-rotated scene is recognisably rotated. Classes differ by shape, colour and texture, and
-some pairs share a colour (striped disc / star, checkered square / dotted hexagon, dotted
-triangle / ring) so that colour alone does not separate them.
+rotated scene is recognisably rotated. Classes differ by shape and surface texture only:
+every object gets its own random body and pattern colours, so a model has to see shapes and
+textures, not colours (with few labelled images, colour would otherwise make segmentation
+trivial). ``--class-colours`` gives each class fixed colours instead (generator 1.0 data).
 
 Output layout under ``--out`` (default ``data/demo``)::
 
@@ -29,6 +30,7 @@ with the same flags returns at once.
 from __future__ import annotations
 
 import argparse
+import colorsys
 import json
 import math
 import shutil
@@ -42,7 +44,7 @@ import cv2
 import numpy as np
 
 GENERATOR_NAME = 'gtsa_mm tools/make_demo_data.py'
-GENERATOR_VERSION = '1.0.0'
+GENERATOR_VERSION = '1.1.0'
 DEFAULT_OUT = 'data/demo'
 JPEG_QUALITY = 92
 META_FILE = 'meta.json'
@@ -140,6 +142,31 @@ def _jitter_color(rng: np.random.Generator, color: Color, gain: tuple[float, flo
     return tuple(int(v) for v in np.clip(rgb, 0, 255))
 
 
+def _hsv_color(hue: float, saturation: float, value: float) -> Color:
+    return tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue % 1.0, saturation, value))
+
+
+def _instance_colors(rng: np.random.Generator, spec: ClassSpec,
+                     class_colours: bool) -> tuple[Color, Color]:
+    """Body and pattern colour of one object.
+
+    With ``class_colours`` the class's own pair, slightly jittered; otherwise a random
+    saturated body colour and a pattern colour of contrasting brightness (a related or
+    opposite hue), so that colour says nothing about the class.
+    """
+    if class_colours:
+        return (_jitter_color(rng, spec.color, (0.88, 1.08), 8),
+                _jitter_color(rng, spec.pattern_color, (0.9, 1.05), 8))
+    hue = rng.uniform(0.0, 1.0)
+    body = _hsv_color(hue, rng.uniform(0.5, 0.9), rng.uniform(0.5, 0.9))
+    pattern_hue = hue + (0.5 if rng.random() < 0.5 else 0.0) + rng.normal(0.0, 0.05)
+    if rng.random() < 0.5:  # light pattern on the body
+        pattern = _hsv_color(pattern_hue, rng.uniform(0.05, 0.4), rng.uniform(0.88, 1.0))
+    else:  # dark pattern
+        pattern = _hsv_color(pattern_hue, rng.uniform(0.4, 0.9), rng.uniform(0.08, 0.3))
+    return body, pattern
+
+
 def _depth_scale(y: float, horizon_y: float, height: int) -> float:
     """Perspective: objects near the horizon are a third the size of those at the bottom."""
     return 0.35 + 0.9 * float(np.clip((y - horizon_y) / max(height - horizon_y, 1.0), 0, 1.2))
@@ -153,11 +180,13 @@ def _sample_ground_point(rng: np.random.Generator, width: int, height: int,
 
 
 def sample_scene(rng: np.random.Generator, width: int, height: int, min_objects: int = 6,
-                 max_objects: int = 14, num_clutter: tuple[int, int] = (3, 8)) -> Scene:
+                 max_objects: int = 14, num_clutter: tuple[int, int] = (3, 8),
+                 class_colours: bool = False) -> Scene:
     """Draw the layout of one scene: background parameters and objects back to front.
 
     The first ``min(n, num_classes)`` objects get distinct classes, so a scene with enough
-    objects always contains several classes.
+    objects always contains several classes. Objects get random colours unless
+    ``class_colours`` (see :func:`_instance_colors`).
     """
     if not 1 <= min_objects <= max_objects:
         raise ValueError(f'need 1 <= min_objects <= max_objects, got {min_objects}, {max_objects}')
@@ -192,12 +221,13 @@ def sample_scene(rng: np.random.Generator, width: int, height: int, min_objects:
         x, y = _sample_ground_point(rng, width, height, horizon_y)
         radius = size * rng.uniform(0.065, 0.11) * _depth_scale(y, horizon_y, height)
         aspect = rng.uniform(0.45, 0.65) if spec.shape == 'ellipse' else rng.uniform(0.9, 1.1)
+        color, pattern_color = _instance_colors(rng, spec, class_colours)
         objects.append(SceneObject(
             label=int(class_id) + 1, shape=spec.shape, texture=spec.texture,
             center=(x, y), radius=radius, aspect=aspect,
             angle=rng.uniform(0, 2 * math.pi),
-            color=_jitter_color(rng, spec.color, (0.88, 1.08), 8),
-            pattern_color=_jitter_color(rng, spec.pattern_color, (0.9, 1.05), 8),
+            color=color,
+            pattern_color=pattern_color,
             period=max(5.0, radius * rng.uniform(0.45, 0.65)),
             phase=rng.uniform(0, 20)))
     for _ in range(int(rng.integers(num_clutter[0], num_clutter[1] + 1))):
@@ -516,13 +546,14 @@ def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
 
 def make_labelled_sample(rng: np.random.Generator, width: int, height: int, min_objects: int,
                          max_objects: int, min_classes: int = 3,
-                         max_tries: int = 20) -> LabelledSample:
+                         max_tries: int = 20, class_colours: bool = False) -> LabelledSample:
     """Render scenes until one shows at least ``min_classes`` classes after occlusion."""
     wanted = min(min_classes, min_objects, len(CLASSES))
     min_area = default_min_area(width, height)
     best = None
     for _ in range(max_tries):
-        scene = sample_scene(rng, width, height, min_objects, max_objects)
+        scene = sample_scene(rng, width, height, min_objects, max_objects,
+                             class_colours=class_colours)
         rendered = render_scene(scene)
         instances = drop_tiny_instances(rendered.instance_map, rendered.full_areas, min_area)
         labels = {int(i): scene.objects[i - 1].label for i in np.unique(instances) if i > 0}
@@ -536,8 +567,9 @@ def make_labelled_sample(rng: np.random.Generator, width: int, height: int, min_
 
 
 def make_pretrain_image(rng: np.random.Generator, width: int, height: int, min_objects: int,
-                        max_objects: int) -> np.ndarray:
-    return render_scene(sample_scene(rng, width, height, min_objects, max_objects)).image
+                        max_objects: int, class_colours: bool = False) -> np.ndarray:
+    return render_scene(sample_scene(rng, width, height, min_objects, max_objects,
+                                     class_colours=class_colours)).image
 
 
 # --------------------------------------------------------------------------- files
@@ -566,12 +598,14 @@ class GeneratorConfig:
     num_val: int = 32
     min_objects: int = 6
     max_objects: int = 14
+    class_colours: bool = False
 
     def to_json(self) -> dict:
         return {'version': GENERATOR_VERSION, 'seed': self.seed,
                 'image_size': [self.width, self.height], 'num_pretrain': self.num_pretrain,
                 'num_train': self.num_train, 'num_val': self.num_val,
-                'min_objects': self.min_objects, 'max_objects': self.max_objects}
+                'min_objects': self.min_objects, 'max_objects': self.max_objects,
+                'class_colours': self.class_colours}
 
 
 def image_name(split: str, index: int) -> str:
@@ -643,7 +677,8 @@ def _iter_labelled(config: GeneratorConfig, split: str,
                    count: int) -> Iterator[tuple[int, LabelledSample]]:
     for index in range(count):
         yield index, make_labelled_sample(scene_rng(config.seed, split, index), config.width,
-                                          config.height, config.min_objects, config.max_objects)
+                                          config.height, config.min_objects, config.max_objects,
+                                          class_colours=config.class_colours)
 
 
 def generate(out: Path, config: GeneratorConfig, quiet: bool = False) -> dict:
@@ -664,7 +699,8 @@ def generate(out: Path, config: GeneratorConfig, quiet: bool = False) -> dict:
 
     for index in range(config.num_pretrain):
         image = make_pretrain_image(scene_rng(config.seed, 'pretrain', index), config.width,
-                                    config.height, config.min_objects, config.max_objects)
+                                    config.height, config.min_objects, config.max_objects,
+                                    class_colours=config.class_colours)
         (out / 'pretrain' / f'{image_name("pretrain", index)}.jpg').write_bytes(encode_jpeg(image))
         tick()
 
@@ -760,6 +796,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help='fewest labelled objects drawn per scene (default: %(default)s)')
     parser.add_argument('--max-objects', type=int, default=defaults.max_objects,
                         help='most labelled objects drawn per scene (default: %(default)s)')
+    parser.add_argument('--class-colours', action='store_true',
+                        help='fixed colours per class (default: random colours per object, so '
+                             'only shape and texture tell the classes apart)')
     parser.add_argument('--force', action='store_true',
                         help='regenerate even if the output is up to date, and overwrite a '
                              'folder that this tool did not write')
@@ -776,7 +815,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = GeneratorConfig(seed=args.seed, width=width, height=height,
                              num_pretrain=args.num_pretrain, num_train=args.num_train,
                              num_val=args.num_val, min_objects=args.min_objects,
-                             max_objects=args.max_objects)
+                             max_objects=args.max_objects, class_colours=args.class_colours)
     out = Path(args.out)
     if not args.force and is_up_to_date(out, config):
         if not args.quiet:
