@@ -4,15 +4,15 @@ backbone and from random initialisation.
 
     python tools/demo.py                 # the demo of docs/demo.md (``make demo``)
     python tools/demo.py --quick         # tiny counts, one epoch: a smoke run (CI)
-    python tools/demo.py --pretrained work_dirs/demo/pretrain/epoch_12.pth   # skip stage 1
+    python tools/demo.py --pretrained work_dirs/demo/pretrain/epoch_24.pth   # skip stage 1
 
 Stages, each one ``tools/train.py`` process (MMEngine's Runner) with its config and log in
 ``<work-dir>/<stage>/`` (``config.py``, ``train.log``):
 
     data         tools/make_demo_data.py, when ``--data-root`` holds no demo data
-    pretrain     configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-12e_demo.py
-    det_gtsa     configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-4e_demo.py  (+ COCO eval)
-    seg_gtsa     configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-300i_demo-192x192.py  (+ mIoU)
+    pretrain     configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py
+    det_gtsa     configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-8e_demo.py  (+ COCO eval)
+    seg_gtsa     configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-600i_demo-128x128.py  (+ mIoU)
     det_scratch  the same Mask R-CNN, ``model.backbone.init_cfg=None``
     seg_scratch  the same UperNet, ``model.backbone.init_cfg=None``
 
@@ -48,9 +48,9 @@ if TYPE_CHECKING:  # imported where used: --help and the stage runner stay light
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = REPO / 'tools' / 'train.py'
-PRETRAIN_CONFIG = REPO / 'configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-12e_demo.py'
-DET_CONFIG = REPO / 'configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-4e_demo.py'
-SEG_CONFIG = REPO / 'configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-300i_demo-192x192.py'
+PRETRAIN_CONFIG = REPO / 'configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py'
+DET_CONFIG = REPO / 'configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-8e_demo.py'
+SEG_CONFIG = REPO / 'configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-600i_demo-128x128.py'
 
 #: ``tools/make_demo_data.py`` flags of the demo's data set, and of ``--quick``'s.
 DATA_FLAGS = dict(num_pretrain=512, num_train=128, num_val=32, image_size=256)
@@ -652,20 +652,26 @@ def ensure_data(data_root: Path, quick: bool, say) -> bool:
     Returns whether it generated anything.
     """
     flags = QUICK_DATA_FLAGS if quick else DATA_FLAGS
+    make_demo_data = _load_make_demo_data()
     meta_file = data_root / 'meta.json'
     if meta_file.is_file():
         meta = json.loads(meta_file.read_text())
         counts = meta.get('num_images', {})
-        if meta.get('complete') and all(
+        current = (meta.get('version') == make_demo_data.GENERATOR_VERSION
+                   and not meta.get('config', {}).get('class_colours', False))
+        if meta.get('complete') and current and all(
                 counts.get(split, 0) >= flags[f'num_{split}']
                 for split in ('pretrain', 'train', 'val')):
             say(f'data: using {data_root} ({counts})')
             return False
+        if meta.get('complete') and not current:
+            say(f'data: {data_root} was written by another generator version or with '
+                '--class-colours; regenerating')
     say(f'data: generating {data_root} with tools/make_demo_data.py')
     argv = ['--out', str(data_root)]
     for key, value in flags.items():
         argv += [f'--{key.replace("_", "-")}', str(value)]
-    status = _load_make_demo_data().main(argv)
+    status = make_demo_data.main(argv)
     if status:
         raise SystemExit(f'tools/make_demo_data.py failed with exit code {status}')
     return True

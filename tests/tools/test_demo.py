@@ -210,3 +210,33 @@ def test_quick_demo_end_to_end(tmp_path):
         assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n', name
         assert str(png) in results['figures']
     assert (work_dir / 'results.md').read_text().startswith('| backbone init |')
+
+
+class _FakeGenerator:
+    GENERATOR_VERSION = mdd.GENERATOR_VERSION
+
+    def __init__(self):
+        self.calls = []
+
+    def main(self, argv):
+        self.calls.append(argv)
+        return 0
+
+
+@pytest.mark.parametrize('meta,regenerates', [
+    (dict(version=mdd.GENERATOR_VERSION, config=dict(class_colours=False)), False),
+    (dict(version='1.0.0', config=dict()), True),  # class-coloured data of generator 1.0
+    (dict(version=mdd.GENERATOR_VERSION, config=dict(class_colours=True)), True),
+])
+def test_data_of_another_generator_is_regenerated(tmp_path, monkeypatch, meta, regenerates):
+    counts = dict(pretrain=10**4, train=10**4, val=10**4)
+    (tmp_path / 'meta.json').write_text(json.dumps(dict(meta, complete=True,
+                                                        num_images=counts)))
+    fake = _FakeGenerator()
+    monkeypatch.setattr(demo, '_load_make_demo_data', lambda: fake)
+    said = []
+    assert demo.ensure_data(tmp_path, quick=True, say=said.append) is regenerates
+    assert len(fake.calls) == int(regenerates)
+    if regenerates:
+        assert fake.calls[0][:2] == ['--out', str(tmp_path)]
+        assert any('regenerating' in line for line in said)
