@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """GTSA vs. its ablations vs. DINO, at equal budget, on the bundled demo data.
 
-    python tools/compare.py                     # 40 epochs each (the demo config's budget)
+    python tools/compare.py                     # the demo config's epochs for each method
     python tools/compare.py --epochs 10
     python tools/compare.py --quick             # 2 epochs on 64 images: a smoke run
 
