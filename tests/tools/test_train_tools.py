@@ -40,3 +40,21 @@ def test_pretraining_from_a_config_file(tmp_path, launcher):
                          env=env)
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
+
+
+@pytest.mark.parametrize('flags,dtype,loss_scale', [
+    (['--amp'], None, 'dynamic'),
+    (['--amp-dtype', 'float16'], 'float16', 'dynamic'),
+    # bf16 needs no loss scaling: no GradScaler found-inf sync per step
+    (['--amp-dtype', 'bfloat16'], 'bfloat16', dict(enabled=False)),
+])
+def test_amp_flags_set_the_optim_wrapper(flags, dtype, loss_scale):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('train_tool', REPO / 'tools' / 'train.py')
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    config = str(REPO / 'configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py')
+    cfg = train.build_config(train.parse_args([config, *flags]))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.get('dtype') == dtype
+    assert cfg.optim_wrapper.loss_scale == loss_scale
