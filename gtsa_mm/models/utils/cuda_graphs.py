@@ -119,6 +119,12 @@ class GTSACUDAGraphs:
                 state['enabled'], state['dtype'])
 
     def _capture(self, global_views: Tensor, local_views: Tensor | None) -> tuple:
+        if (torch.distributed.is_available() and torch.distributed.is_initialized()
+                and torch.distributed.get_world_size() > 1):
+            warnings.warn('GTSA cuda_graphs: captured under distributed training; DDP sees '
+                          'the gradients of a graph at once (less overlap of communication '
+                          'and backward). The option is tested on single-GPU runs only.',
+                          stacklevel=3)
         state = _autocast_state()
         # One StudentPass object per graph: make_graphed_callables patches the
         # forward of the modules it is given.
