@@ -497,7 +497,7 @@ def plot_pca(pretrain_config_file: Path, checkpoint: Path, data_root: Path, out:
     from mmpretrain.registry import MODELS
 
     import gtsa_mm  # noqa: F401  (torch.load allowlist of Runner checkpoints)
-    from gtsa_mm.downstream import backbone_prefix, read_state_dict
+    from gtsa_mm.downstream import backbone_prefix, read_state_dict, strip_prefix
 
     cfg = Config.fromfile(str(pretrain_config_file))
     preprocessor = cfg.model.data_preprocessor
@@ -517,13 +517,24 @@ def plot_pca(pretrain_config_file: Path, checkpoint: Path, data_root: Path, out:
     random_backbone.init_weights()
     gtsa_backbone = MODELS.build(cfg.model.backbone)
     state = read_state_dict(str(checkpoint))
-    prefix = backbone_prefix(use_teacher=use_teacher)
-    gtsa_backbone.load_state_dict(
-        {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)})
+    gtsa_backbone.load_state_dict(strip_prefix(state, backbone_prefix(use_teacher=use_teacher)))
     title = 'GTSA teacher' if use_teacher else 'GTSA student'
     columns = [('image', images), (title, features(gtsa_backbone)),
                ('random init', features(random_backbone))]
-    fig, axes = plt.subplots(len(paths), 3, figsize=(7.5, 2.5 * len(paths)), squeeze=False)
+    fig = _picture_grid(columns, figsize=(7.5, 2.5 * len(paths)))
+    fig.suptitle('Patch features (last block), first 3 PCA components as RGB', fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def _picture_grid(columns: list[tuple[str, list]], figsize: tuple[float, float]):
+    """A figure with one column of pictures per ``(title, pictures)``, without axes."""
+    import matplotlib.pyplot as plt
+
+    rows = len(columns[0][1])
+    fig, axes = plt.subplots(rows, len(columns), figsize=figsize, squeeze=False)
     for col, (title, pictures) in enumerate(columns):
         for row, picture in enumerate(pictures):
             ax = axes[row][col]
@@ -532,11 +543,7 @@ def plot_pca(pretrain_config_file: Path, checkpoint: Path, data_root: Path, out:
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(title, fontsize=10)
-    fig.suptitle('Patch features (last block), first 3 PCA components as RGB', fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return fig
 
 
 def _colourise(labels: np.ndarray) -> np.ndarray:
@@ -575,17 +582,7 @@ def plot_seg_predictions(models: dict[str, tuple[Path, Path]], data_root: Path, 
             labels = inference_model(model, str(path)).pred_sem_seg.data[0].numpy() + 1
             predictions.append(_colourise(np.where(truth > 0, labels, 0)))
         columns.append((title, predictions))
-    fig, axes = plt.subplots(len(paths), len(columns),
-                             figsize=(2.5 * len(columns), 2.5 * len(paths) + 0.6),
-                             squeeze=False)
-    for col, (title, pictures) in enumerate(columns):
-        for row, picture in enumerate(pictures):
-            ax = axes[row][col]
-            ax.imshow(picture, interpolation='nearest')
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if row == 0:
-                ax.set_title(title, fontsize=10)
+    fig = _picture_grid(columns, figsize=(2.5 * len(columns), 2.5 * len(paths) + 0.6))
     handles = [Patch(color=c, label=name) for c, name in zip(CLASS_COLOURS, classes)]
     handles.append(Patch(color=UNLABELLED_COLOUR, label='background (ignored)'))
     fig.legend(handles=handles, loc='lower center', ncol=5, fontsize=8, frameon=False)
