@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from gtsa_mm.models.losses import negative_cosine_similarity, token_similarity
 from gtsa_mm.models.utils import ForeachCosineEMA
-from gtsa_mm.models.utils.cuda_graphs import GTSACUDAGraphs, StudentPass
+from gtsa_mm.models.utils.cuda_graphs import GTSACUDAGraphs
 from gtsa_mm.models.utils.roi_align import roi_align_grouped, rot90_table
 
 GEOMETRY_FIELDS = ('global_region_boxes', 'view_region_boxes', 'rotation_label')
@@ -137,9 +137,8 @@ class GTSA(BaseSelfSupervisor):
             nn.Sequential(self.backbone, self.neck), momentum=base_momentum,
             end_momentum=end_momentum)
         # a plain attribute (not a submodule): nothing is added to the state dict
-        self._cuda_graphs = (GTSACUDAGraphs(StudentPass(self.backbone, self.neck,
-                                                        self.predictor), self.target_net)
-                             if cuda_graphs else None)
+        self._cuda_graphs = (GTSACUDAGraphs(self.backbone, self.neck, self.predictor,
+                                            self.target_net) if cuda_graphs else None)
 
         # Global-global pairs (t, s), s != t: pair p uses the teacher's j-th
         # partner slot and the student's i-th partner slot.
@@ -245,7 +244,9 @@ class GTSA(BaseSelfSupervisor):
         output on the projected maps; the local pair is None without local views.
         """
         if self._use_graphs(global_views):
-            return self._cuda_graphs.student_passes(global_views, local_views)
+            replayed = self._cuda_graphs.student_passes(global_views, local_views)
+            if replayed is not None:
+                return replayed
         feat_global = self.backbone(global_views)[-1]
         pred_global = self.predictor(self.neck(feat_global))[0]
         feat_local = pred_local = None
@@ -257,7 +258,9 @@ class GTSA(BaseSelfSupervisor):
     def teacher_pass(self, global_views: Tensor) -> Tensor:
         """The EMA teacher's projected maps of the global views (no grad)."""
         if self._use_graphs(global_views):
-            return self._cuda_graphs.teacher_pass(global_views)
+            replayed = self._cuda_graphs.teacher_pass(global_views)
+            if replayed is not None:
+                return replayed
         with torch.no_grad():
             return self.target_net(global_views)[0]
 

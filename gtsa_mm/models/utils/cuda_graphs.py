@@ -16,9 +16,10 @@ the EMA update work in place too).
 
 Constraints, checked or documented:
 
-- CUDA tensors in training mode only; anything else runs eagerly.
+- CUDA tensors in training mode only; the caller runs anything else eagerly.
 - A new input shape (e.g. a smaller last batch) is captured anew, up to
-  ``max_shapes`` shape sets, then runs eagerly with a warning.
+  ``max_shapes`` shape sets; beyond that the replay methods return None (with a
+  warning) and the caller runs eagerly.
 - The graphs hold the parameters' memory addresses: moving the model to another
   device or replacing parameter tensors after the first step invalidates them
   (``GTSACUDAGraphs.reset()`` drops them). Loading a state dict copies in place
@@ -91,16 +92,20 @@ def _autocast(state: dict | None):
 class GTSACUDAGraphs:
     """Captures and replays GTSA's three network passes per input shape.
 
+    Holds references to the model's modules only (it is not a module itself, so it
+    adds nothing to the state dict).
+
     Args:
-        student (StudentPass): The student's modules.
+        backbone, neck, predictor (nn.Module): The student's modules.
         teacher (nn.Module): The EMA teacher (``target_net``); called as
             ``teacher(views)[0]``.
         max_shapes (int): Distinct ``(global, local, autocast)`` keys captured
-            before falling back to eager execution. Defaults to 4.
+            before the replay methods return None (eager execution). Defaults to 4.
     """
 
-    def __init__(self, student: StudentPass, teacher: nn.Module, max_shapes: int = 4) -> None:
-        self.student = student
+    def __init__(self, backbone: nn.Module, neck: nn.Module, predictor: nn.Module,
+                 teacher: nn.Module, max_shapes: int = 4) -> None:
+        self.student_modules = (backbone, neck, predictor)
         self.teacher = teacher
         self.max_shapes = max_shapes
         self._graphs: dict[tuple, tuple] = {}
@@ -128,15 +133,11 @@ class GTSACUDAGraphs:
         state = _autocast_state()
         # One StudentPass object per graph: make_graphed_callables patches the
         # forward of the modules it is given.
-        students = [StudentPass(self.student.backbone, self.student.neck,
-                                self.student.predictor)]
-        samples = [(global_views.detach().clone(),)]
-        if local_views is not None:
-            students.append(StudentPass(self.student.backbone, self.student.neck,
-                                        self.student.predictor))
-            samples.append((local_views.detach().clone(),))
+        views = [v for v in (global_views, local_views) if v is not None]
+        students = tuple(StudentPass(*self.student_modules) for _ in views)
+        samples = tuple((v.detach().clone(),) for v in views)
         with _autocast(state):
-            graphed = torch.cuda.make_graphed_callables(tuple(students), tuple(samples))
+            graphed = torch.cuda.make_graphed_callables(students, samples)
         teacher = _ForwardGraph(lambda x: self.teacher(x)[0], global_views, autocast=state)
         return tuple(graphed), teacher
 
@@ -153,13 +154,11 @@ class GTSACUDAGraphs:
         return self._graphs[key]
 
     def student_passes(self, global_views: Tensor, local_views: Tensor | None):
-        """``(feat_global, pred_global, feat_local, pred_local)``, replayed when possible."""
+        """``(feat_global, pred_global, feat_local, pred_local)`` replayed from the
+        graphs (captured on the first call of a shape), or None: run eagerly."""
         self._current = graphs = self._lookup(global_views, local_views)
         if graphs is None:
-            feat_g, pred_g = self.student(global_views)
-            feat_l, pred_l = (self.student(local_views) if local_views is not None
-                              else (None, None))
-            return feat_g, pred_g, feat_l, pred_l
+            return None
         students = graphs[0]
         feat_g, pred_g = students[0](global_views)
         feat_l = pred_l = None
@@ -167,14 +166,12 @@ class GTSACUDAGraphs:
             feat_l, pred_l = students[1](local_views)
         return feat_g, pred_g, feat_l, pred_l
 
-    def teacher_pass(self, global_views: Tensor) -> Tensor:
-        """The teacher's projected maps of the global views (no grad).
-
-        Replays the teacher graph captured with the last :meth:`student_passes`
-        call's shapes; eager otherwise.
+    def teacher_pass(self, global_views: Tensor) -> Tensor | None:
+        """The teacher's projected maps of the global views (no grad), replayed from
+        the graph captured with the last :meth:`student_passes` call's shapes, or
+        None: run eagerly.
         """
         graphs = self._current
         if graphs is not None and graphs[1].static_input.shape == global_views.shape:
             return graphs[1](global_views)
-        with torch.no_grad():
-            return self.teacher(global_views)[0]
+        return None
