@@ -19,3 +19,6 @@ default_hooks = dict(
 # stop with a clear message (and no checkpoint of the bad step) on a NaN/inf loss
 custom_hooks = [dict(type='NonFiniteLossHook')]
 randomness = dict(seed=0, diff_rank_seed=True)
+# crops have fixed sizes (224 / 96 px): let cuDNN time its kernels for the projector's
+# 3x3 convolutions once (its default pick on the H200 was a slow generic kernel)
+env_cfg = dict(cudnn_benchmark=True)

@@ -55,7 +55,8 @@ class DINOLoss(nn.Module):
     def update_center(self, teacher: Tensor) -> None:
         """``center <- m * center + (1 - m) * mean of teacher scores`` (all ranks)."""
         batch_sum = teacher.float().flatten(0, -2).sum(0)
-        count = torch.tensor(float(teacher.flatten(0, -2).shape[0]), device=teacher.device)
+        # built on the device (no copy of host data, hence no sync)
+        count = batch_sum.new_full((), float(teacher.flatten(0, -2).shape[0]))
         if get_world_size() > 1:
             all_reduce(batch_sum, op='sum')
             all_reduce(count, op='sum')
