@@ -2,7 +2,7 @@
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast demo lint benchmark clean-venv
+.PHONY: install test test-fast demo lint benchmark benchmark-gpu clean-venv
 
 install:
 	@bash tools/install.sh
@@ -21,6 +21,9 @@ lint: install
 
 benchmark: install
 	$(PY) tools/benchmark.py --device cpu --batch-size 4 $(BENCH_ARGS)
+
+benchmark-gpu: install
+	PY=$(PY) bash tools/benchmark_gpu.sh
 
 clean-venv:
 	rm -rf .venv

@@ -79,3 +79,22 @@ def test_dino_loss_step_has_no_sync():
     with HostSyncRecorder() as syncs:
         model.loss(views, [])['loss'].backward()
     assert not syncs.events, syncs.report()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+@pytest.mark.parametrize('cuda_graphs', [False, True])
+def test_gtsa_step_does_not_sync_on_cuda(tiny_gtsa, tiny_batch, cuda_graphs):
+    """On a GPU, CUDA's own sync detector: preprocessor -> losses -> backward never waits."""
+    MessageHub.get_current_instance().update_info('max_iters', 100)
+    model = tiny_gtsa(cuda_graphs=cuda_graphs).cuda().train()
+    data = tiny_batch(model, batch_size=2)  # views already on the device
+    for step in range(3):  # step 0 copies the teacher (and captures the graphs)
+        if step == 2:
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode('error')
+        try:
+            with torch.autocast('cuda', dtype=torch.bfloat16):
+                losses = model.loss(data['inputs'], data['data_samples'])
+            sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+        finally:
+            torch.cuda.set_sync_debug_mode('default')

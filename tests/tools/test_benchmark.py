@@ -17,6 +17,9 @@ def test_benchmark_smoke_prints_json_last():
     for key in ('gtsa_step_s', 'network_step_s', 'data_ms_per_img', 'images_per_s'):
         assert isinstance(result[key], float) and result[key] > 0, key
     assert result['peak_mem_gib'] is None
+    assert result['optimizer'] == 'fused'
+    # the one left is MMEngine's OptimWrapper logging float(grad_norm)
+    assert result['host_syncs_per_step'] == 1
 
 
 def test_benchmark_help():

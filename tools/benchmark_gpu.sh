@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# One GPU: the CUDA-only tests, then the batch-64/128 benchmark table of docs/benchmarks.md.
+#
+#   make benchmark-gpu                      # or: bash tools/benchmark_gpu.sh
+#   PY=python3 OUT=/tmp/gpu bash tools/benchmark_gpu.sh
+#
+# About 8 minutes on an H200. Every benchmark row is one process; its JSON line is
+# collected in $OUT/benchmarks.jsonl and printed as a table at the end. Rows that
+# differ only in one setting compare that setting (same machine, same call).
+set -u
+PY=${PY:-python}
+OUT=${OUT:-work_dirs/benchmark_gpu}
+ROW_TIMEOUT=${ROW_TIMEOUT:-150}
+mkdir -p "$OUT"
+: > "$OUT/benchmarks.jsonl"
+start=$(date +%s)
+say() { echo "[benchmark_gpu +$(( $(date +%s) - start ))s] $*"; }
+
+if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
+    echo "tools/benchmark_gpu.sh: no CUDA device visible to $PY; for CPU use 'make benchmark'" >&2
+    exit 2
+fi
+"$PY" -c 'import torch; print(torch.__version__, torch.cuda.get_device_name())'
+
+say "CUDA tests (graphs equal eager; no host-device sync in the step)"
+"$PY" -m pytest -q -p no:cacheprovider tests/models/test_cuda_graphs.py \
+    tests/models/test_host_syncs.py tests/models/test_data_preprocessor.py 2>&1 | tail -15
+tests_rc=${PIPESTATUS[0]}
+
+BENCH="$PY tools/benchmark.py --device cuda --warmup 4 --iters 20 --data-images 8"
+rows=(
+    "--batch-size 64 --optimizer foreach --no-cudnn-benchmark"   # the previous settings
+    "--batch-size 64"                                             # fused AdamW + cudnn.benchmark
+    "--batch-size 64 --optimizer foreach --no-cudnn-benchmark --cuda-graphs"
+    "--batch-size 64 --cuda-graphs"
+    "--batch-size 128 --cuda-graphs"
+)
+for row in "${rows[@]}"; do
+    name=$(echo "$row" | tr -s ' -' '_' | sed 's/^_//')
+    timeout "$ROW_TIMEOUT" $BENCH $row > "$OUT/bench_$name.log" 2>&1
+    rc=$?
+    say "[$row] rc=$rc: $(tail -2 "$OUT/bench_$name.log" | head -1)"
+    if [ $rc -eq 0 ]; then
+        tail -1 "$OUT/bench_$name.log" >> "$OUT/benchmarks.jsonl"
+    else
+        grep -iE "error|Traceback" "$OUT/bench_$name.log" | tail -3
+    fi
+done
+"$PY" - "$OUT/benchmarks.jsonl" <<'EOF'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+print('| batch | optimizer | cudnn.benchmark | CUDA graphs | GTSA step | network step | '
+      'GTSA / network | images/s | host syncs | peak memory |')
+print('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+for r in rows:
+    print(f"| {r['batch_size']} | {r['optimizer']} | {r['cudnn_benchmark']} | "
+          f"{r['cuda_graphs']} | {r['gtsa_step_s'] * 1000:.1f} ms | "
+          f"{r['network_step_s'] * 1000:.1f} ms | {r['gtsa_over_network']:.3f} | "
+          f"{r['images_per_s']:.0f} | {r['host_syncs_per_step']} | {r['peak_mem_gib']} GiB |")
+print(rows[0]['device'] if rows else 'no benchmark row finished')
+EOF
+say "done; logs in $OUT (tests rc=$tests_rc)"
+exit "$tests_rc"
