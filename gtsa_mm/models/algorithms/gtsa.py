@@ -222,15 +222,26 @@ class GTSA(BaseSelfSupervisor):
 
     def _patch_similarities(self, teacher: Tensor, student_global: Tensor,
                             student_local: Tensor | None):
-        """Token cosine similarities of all pairs, grouped by student size."""
+        """Token cosine similarities ``(..., Ns, Nt)`` of all pairs, grouped by student size.
+
+        The leading dimensions enumerate the pairs (their order differs between
+        the groups; the patch loss averages over them).
+        """
         g = self.num_global
         t_tok = teacher.unflatten(0, (g, -1)).flatten(3).transpose(-1, -2)  # (G, B, N, C)
         if g > 1:
             s_tok = student_global.unflatten(0, (g, -1)).flatten(3).transpose(-1, -2)
             yield token_similarity(s_tok[self._pair_s], t_tok[self._pair_t])
         if student_local is not None:
-            s_tok = student_local.unflatten(0, (-1, t_tok.shape[1])).flatten(3).transpose(-1, -2)
-            yield token_similarity(s_tok[None], t_tok[:, None])  # (G, L, B, n, N)
+            # One (L*n, G*N) product per image instead of broadcasting (L, B, n, C)
+            # against (G, B, N, C), which copied the teacher tokens once per local view
+            # (8 x 19M values at batch 64) and kept the copy for the backward pass.
+            batch, num_t = t_tok.shape[1:3]
+            s_tok = student_local.unflatten(0, (-1, batch)).flatten(3).transpose(-1, -2)
+            num_local, num_s = s_tok.shape[0], s_tok.shape[2]
+            similarity = token_similarity(s_tok.transpose(0, 1).flatten(1, 2),
+                                          t_tok.transpose(0, 1).flatten(1, 2))
+            yield similarity.view(batch, num_local, num_s, g, num_t).transpose(2, 3)  # B,L,G,n,N
 
     # ------------------------------------------------------------------ forward
     def _use_graphs(self, views: Tensor) -> bool:
