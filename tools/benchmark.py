@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import logging
 import statistics
 import time
 from pathlib import Path
@@ -153,6 +154,7 @@ def network_loss(model, inputs: list) -> torch.Tensor:
 def build_optim_wrapper(model, amp: str, optimizer: str = 'fused'):
     """The paper schedule's optim wrapper for ``model``, with this run's AMP dtype."""
     from mmengine.config import Config
+    from mmengine.logging import MMLogger
     from mmengine.optim import build_optim_wrapper as build
     cfg = Config.fromfile(str(PAPER_SCHEDULE)).optim_wrapper
     if optimizer == 'foreach':
@@ -164,7 +166,14 @@ def build_optim_wrapper(model, amp: str, optimizer: str = 'fused'):
     else:
         # as tools/train.py --amp-dtype: loss scaling for float16 only
         cfg.update(dtype=amp, loss_scale=dict(enabled=False) if amp == 'bfloat16' else 'dynamic')
-    return build(model, cfg)
+    # quiet MMEngine's 'skipped since its requires_grad=False' line per teacher parameter
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return build(model, cfg)
+    finally:
+        logger.setLevel(level)
 
 
 def count_host_syncs(model, optim_wrapper, data, step_fn, device) -> int:
