@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# One GPU: the CUDA-only tests, then the batch-64/128 benchmark table of docs/benchmarks.md.
+# One GPU: the CUDA-only tests, the batch-64/128 benchmark table of docs/benchmarks.md and a
+# torch.profiler table of the graphed batch-64 step (PROFILE=0 skips it).
 #
 #   make benchmark-gpu                      # or: bash tools/benchmark_gpu.sh
 #   PY=python3 OUT=/tmp/gpu bash tools/benchmark_gpu.sh
 #
-# About 8 minutes on an H200. Every benchmark row is one process; its JSON line is
+# A few minutes on an H200 (each row: imports, CUDA graph capture, 56 steps, 8 images of data
+# timing; ROW_TIMEOUT caps a row). Every benchmark row is one process; its JSON line is
 # collected in $OUT/benchmarks.jsonl and printed as a table at the end. Rows that
 # differ only in one setting compare that setting (same machine, same call).
 set -u
@@ -46,6 +48,13 @@ for row in "${rows[@]}"; do
         grep -iE "error|Traceback" "$OUT/bench_$name.log" | tail -3
     fi
 done
+if [ "${PROFILE:-1}" = 1 ]; then  # where the GPU time of the graphed step goes now
+    timeout "$ROW_TIMEOUT" $BENCH --batch-size 64 --cuda-graphs --warmup 4 --iters 2 \
+        --profile "$OUT/profile_graphs64.txt" > "$OUT/bench_profile.log" 2>&1
+    say "profile rc=$?: $OUT/profile_graphs64.txt"
+    grep -E "Self CUDA time total|cudaStreamSynchronize|AdamW|implicit_convolve" \
+        "$OUT/profile_graphs64.txt" | cut -c1-60,150-220 | head -8
+fi
 "$PY" - "$OUT/benchmarks.jsonl" <<'EOF'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
