@@ -76,19 +76,24 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'multi-tensor kernels instead (foreach, for comparison)')
     parser.add_argument('--no-cudnn-benchmark', dest='cudnn_benchmark', action='store_false',
                         help='leave cudnn.benchmark off (the paper configs turn it on)')
+    parser.add_argument('--drop-path-rate', type=float, default=0.1,
+                        help="the student ViT's stochastic depth (the paper's 0.1); 0 shows "
+                        'what drop path costs')
     parser.add_argument('--profile', metavar='FILE', default=None,
                         help='write a torch.profiler table of 3 GTSA steps to FILE')
     return parser.parse_args(argv)
 
 
-def build_model(spec: dict, num_local: int, device: str, cuda_graphs: bool = False):
+def build_model(spec: dict, num_local: int, device: str, cuda_graphs: bool = False,
+                drop_path_rate: float = 0.1):
     from mmpretrain.registry import MODELS
     cfg = dict(
         type='GTSA',
         data_preprocessor=dict(type='MultiViewDataPreprocessor', mean=[123.675, 116.28, 103.53],
                                std=[58.395, 57.12, 57.375], to_rgb=True),
         backbone=dict(type='VisionTransformer', arch=spec['arch'], img_size=spec['global_size'],
-                      patch_size=spec['patch'], drop_path_rate=0.1, out_type='featmap'),
+                      patch_size=spec['patch'], drop_path_rate=drop_path_rate,
+                      out_type='featmap'),
         neck=dict(type='GTSAProjector', in_channels=spec['embed'], out_channels=spec['proj']),
         predictor=dict(type='GTSAPredictor', in_channels=spec['proj'],
                        hidden_channels=spec['proj'], out_channels=spec['proj']),
@@ -215,7 +220,8 @@ def main(argv=None) -> dict:
     hub = MessageHub.get_current_instance()
     hub.update_info('max_iters', 10 ** 6)
 
-    model = build_model(spec, args.num_local, args.device, args.cuda_graphs)
+    model = build_model(spec, args.num_local, args.device, args.cuda_graphs,
+                        args.drop_path_rate)
     if args.compile != 'none':
         for module in (model.backbone, model.neck, model.predictor, model.target_net.module):
             module.compile(mode=args.compile, dynamic=False)
@@ -261,6 +267,7 @@ def main(argv=None) -> dict:
         device=(torch.cuda.get_device_name() if args.device == 'cuda' else 'cpu'),
         arch=args.arch, batch_size=args.batch_size, num_local=args.num_local, amp=amp,
         compile=args.compile, cuda_graphs=args.cuda_graphs, optimizer=args.optimizer,
+        drop_path_rate=args.drop_path_rate,
         cudnn_benchmark=(args.cudnn_benchmark if args.device == 'cuda' else None),
         torch_threads=torch.get_num_threads(), iters=len(gtsa_times),
         gtsa_step_s=round(gtsa_s, 5), network_step_s=round(net_s, 5),

@@ -36,6 +36,7 @@ rows=(
     "--batch-size 64 --optimizer foreach --no-cudnn-benchmark --cuda-graphs"
     "--batch-size 64 --cuda-graphs"
     "--batch-size 128 --cuda-graphs"
+    "--batch-size 64 --cuda-graphs --drop-path-rate 0"            # what drop path costs
 )
 for row in "${rows[@]}"; do
     name=$(echo "$row" | tr -s ' -' '_' | sed 's/^_//')
@@ -58,12 +59,12 @@ fi
 "$PY" - "$OUT/benchmarks.jsonl" <<'EOF'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-print('| batch | optimizer | cudnn.benchmark | CUDA graphs | GTSA step | network step | '
-      'GTSA / network | images/s | host syncs | peak memory |')
-print('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+print('| batch | optimizer | cudnn.benchmark | CUDA graphs | drop path | GTSA step | '
+      'network step | GTSA / network | images/s | host syncs | peak memory |')
+print('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
 for r in rows:
     print(f"| {r['batch_size']} | {r['optimizer']} | {r['cudnn_benchmark']} | "
-          f"{r['cuda_graphs']} | {r['gtsa_step_s'] * 1000:.1f} ms | "
+          f"{r['cuda_graphs']} | {r['drop_path_rate']} | {r['gtsa_step_s'] * 1000:.1f} ms | "
           f"{r['network_step_s'] * 1000:.1f} ms | {r['gtsa_over_network']:.3f} | "
           f"{r['images_per_s']:.0f} | {r['host_syncs_per_step']} | {r['peak_mem_gib']} GiB |")
 print(rows[0]['device'] if rows else 'no benchmark row finished')
