@@ -90,12 +90,12 @@ class HostSyncRecorder(TorchDispatchMode):
         name = str(func)
         on_device = any(t.device.type != 'cpu' for t in _tensors(args))
         check = self.device == 'cpu' or on_device
-        if name in SYNCING_OPS and name != 'aten.lift_fresh.default':
+        if name == 'aten.lift_fresh.default':  # its tensor is on the host by definition
+            self._record(name, SYNCING_OPS[name])
+        elif name in SYNCING_OPS:
             if check and not (name == 'aten.repeat_interleave.Tensor'
                               and kwargs.get('output_size') is not None):
                 self._record(name, SYNCING_OPS[name])
-        elif name == 'aten.lift_fresh.default':
-            self._record(name, SYNCING_OPS[name])
         elif name in _INDEXING_OPS and check and _has_bool_index(args):
             self._record(name, 'boolean-mask indexing: output size depends on device data')
         elif (self.device != 'cpu' and on_device and name in ('aten._to_copy.default',

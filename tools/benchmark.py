@@ -34,6 +34,7 @@ import torch
 
 import gtsa_mm  # noqa: F401
 from gtsa_mm.datasets.transforms import GTSA_GEOMETRY_KEYS
+from gtsa_mm.engine.optimizers import enable_amp
 from gtsa_mm.host_sync import HostSyncRecorder
 
 PAPER_SCHEDULE = (Path(__file__).resolve().parents[1] /
@@ -169,8 +170,7 @@ def build_optim_wrapper(model, amp: str, optimizer: str = 'fused'):
         cfg.pop('dtype')
         cfg.pop('loss_scale')
     else:
-        # as tools/train.py --amp-dtype: loss scaling for float16 only
-        cfg.update(dtype=amp, loss_scale=dict(enabled=False) if amp == 'bfloat16' else 'dynamic')
+        enable_amp(cfg, amp)  # as tools/train.py --amp-dtype
     # quiet MMEngine's 'skipped since its requires_grad=False' line per teacher parameter
     logger = MMLogger.get_current_instance()
     level = logger.level

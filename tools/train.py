@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 
 # Registers gtsa_mm's components and MMEngine's checkpoint types (torch >= 2.6).
 import gtsa_mm  # noqa: F401
+from gtsa_mm.engine.optimizers import enable_amp
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,14 +64,7 @@ def build_config(args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp or args.amp_dtype:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-        if args.amp_dtype:
-            cfg.optim_wrapper.dtype = args.amp_dtype
-        if args.amp_dtype == 'bfloat16':
-            # bf16 has float32's exponent range: no loss scaling, and no found-inf
-            # check (a host-device sync) per step
-            cfg.optim_wrapper.loss_scale = dict(enabled=False)
+        enable_amp(cfg.optim_wrapper, args.amp_dtype)
     if args.auto_scale_lr:
         cfg.setdefault('auto_scale_lr', dict(base_batch_size=256))
         cfg.auto_scale_lr.enable = True
