@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # One GPU: the CUDA-only tests, the batch-64/128 benchmark table of docs/benchmarks.md and a
-# torch.profiler table of the graphed batch-64 step (PROFILE=0 skips it).
+# torch.profiler table of the compiled and graphed batch-64 step (PROFILE=0 skips it).
 #
 #   make benchmark-gpu                      # or: bash tools/benchmark_gpu.sh
 #   PY=python3 OUT=/tmp/gpu bash tools/benchmark_gpu.sh
 #
-# A few minutes on an H200 (each row: imports, CUDA graph capture, 56 steps, 8 images of data
-# timing; ROW_TIMEOUT caps a row). Every benchmark row is one process; its JSON line is
-# collected in $OUT/benchmarks.jsonl and printed as a table at the end. Rows that
+# About 4 minutes on an H200 (each row: imports, compilation (~40 s with --compile layers),
+# CUDA graph capture, 56 steps, 8 images of data timing; ROW_TIMEOUT caps a row). Every
+# benchmark row is one process; its JSON line is collected in $OUT/benchmarks.jsonl, its log
+# in $OUT/rows.log, and the rows are printed as a table at the end. Rows that
 # differ only in one setting compare that setting (same machine, same call).
 set -u
 PY=${PY:-python}
@@ -24,46 +25,49 @@ if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1
 fi
 "$PY" -c 'import torch; print(torch.__version__, torch.cuda.get_device_name())'
 
-say "CUDA tests (graphs equal eager; no host-device sync in the step)"
+say "CUDA tests (graphs and compiled layers equal eager; no host-device sync in the step)"
 "$PY" -m pytest -q -p no:cacheprovider tests/models/test_cuda_graphs.py \
-    tests/models/test_host_syncs.py tests/models/test_data_preprocessor.py 2>&1 | tail -15
+    tests/models/test_compile.py tests/models/test_host_syncs.py \
+    tests/models/test_data_preprocessor.py 2>&1 | tail -15
 tests_rc=${PIPESTATUS[0]}
 
 BENCH="$PY tools/benchmark.py --device cuda --warmup 4 --iters 20 --data-images 8"
 rows=(
-    "--batch-size 64 --optimizer foreach --no-cudnn-benchmark"   # the previous settings
-    "--batch-size 64"                                             # fused AdamW + cudnn.benchmark
-    "--batch-size 64 --optimizer foreach --no-cudnn-benchmark --cuda-graphs"
+    "--batch-size 64"                                             # eager
     "--batch-size 64 --cuda-graphs"
-    "--batch-size 128 --cuda-graphs"
-    "--batch-size 64 --cuda-graphs --drop-path-rate 0"            # what drop path costs
+    "--batch-size 64 --compile layers"
+    "--batch-size 64 --cuda-graphs --compile layers"              # the fastest settings
+    "--batch-size 128 --cuda-graphs --compile layers"
+    "--batch-size 64 --cuda-graphs --compile layers --drop-path-rate 0"  # what drop path costs
 )
-for row in "${rows[@]}"; do
-    name=$(echo "$row" | tr -s ' -' '_' | sed 's/^_//')
-    timeout "$ROW_TIMEOUT" $BENCH $row > "$OUT/bench_$name.log" 2>&1
+: > "$OUT/rows.log"
+for row in "${rows[@]}"; do  # one log for all rows: the device tool returns few files
+    echo "=== $row" >> "$OUT/rows.log"
+    timeout "$ROW_TIMEOUT" $BENCH $row > "$OUT/row.log" 2>&1
     rc=$?
-    say "[$row] rc=$rc: $(tail -2 "$OUT/bench_$name.log" | head -1)"
+    cat "$OUT/row.log" >> "$OUT/rows.log"
+    say "[$row] rc=$rc: $(grep -E '^GTSA step' "$OUT/row.log")"
     if [ $rc -eq 0 ]; then
-        tail -1 "$OUT/bench_$name.log" >> "$OUT/benchmarks.jsonl"
+        tail -1 "$OUT/row.log" >> "$OUT/benchmarks.jsonl"
     else
-        grep -iE "error|Traceback" "$OUT/bench_$name.log" | tail -3
+        grep -iE "error|Traceback" "$OUT/row.log" | tail -3
     fi
 done
+rm -f "$OUT/row.log"
 if [ "${PROFILE:-1}" = 1 ]; then  # where the GPU time of the graphed step goes now
-    timeout "$ROW_TIMEOUT" $BENCH --batch-size 64 --cuda-graphs --warmup 4 --iters 2 \
-        --profile "$OUT/profile_graphs64.txt" > "$OUT/bench_profile.log" 2>&1
-    say "profile rc=$?: $OUT/profile_graphs64.txt"
-    grep -E "Self CUDA time total|cudaStreamSynchronize|AdamW|implicit_convolve" \
-        "$OUT/profile_graphs64.txt" | cut -c1-60,150-220 | head -8
+    timeout "$ROW_TIMEOUT" $BENCH --batch-size 64 --cuda-graphs --compile layers --iters 2 \
+        --profile "$OUT/profile_fast64.txt" >> "$OUT/rows.log" 2>&1
+    say "profile rc=$?: $OUT/profile_fast64.txt"
+    sed -n '1,30p' "$OUT/profile_fast64.txt" | sed -E 's/^(.{56}).*(.{62})$/\1|\2/'
 fi
 "$PY" - "$OUT/benchmarks.jsonl" <<'EOF'
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
-print('| batch | optimizer | cudnn.benchmark | CUDA graphs | drop path | GTSA step | '
+print('| batch | optimizer | cudnn.benchmark | compile | CUDA graphs | drop path | GTSA step | '
       'network step | GTSA / network | images/s | host syncs | peak memory |')
-print('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
+print('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |')
 for r in rows:
-    print(f"| {r['batch_size']} | {r['optimizer']} | {r['cudnn_benchmark']} | "
+    print(f"| {r['batch_size']} | {r['optimizer']} | {r['cudnn_benchmark']} | {r['compile']} | "
           f"{r['cuda_graphs']} | {r['drop_path_rate']} | {r['gtsa_step_s'] * 1000:.1f} ms | "
           f"{r['network_step_s'] * 1000:.1f} ms | {r['gtsa_over_network']:.3f} | "
           f"{r['images_per_s']:.0f} | {r['host_syncs_per_step']} | {r['peak_mem_gib']} GiB |")

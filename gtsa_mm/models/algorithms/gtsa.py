@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from gtsa_mm.models.losses import negative_cosine_similarity, token_similarity
 from gtsa_mm.models.utils import ForeachCosineEMA
+from gtsa_mm.models.utils.compile import compile_vit_layers
 from gtsa_mm.models.utils.cuda_graphs import GTSACUDAGraphs
 from gtsa_mm.models.utils.roi_align import roi_align_grouped, rot90_table
 
@@ -92,6 +93,12 @@ class GTSA(BaseSelfSupervisor):
             CUDA graphs on the first CUDA training step and replay them after
             (single GPU, fixed batch shapes; see
             :mod:`gtsa_mm.models.utils.cuda_graphs`). Defaults to False.
+        compile_layers (bool | dict): ``torch.compile`` each transformer layer of
+            the student's and the teacher's ViT (regional compilation: one graph
+            per crop size shared by all layers; the state dict is unchanged; see
+            :mod:`gtsa_mm.models.utils.compile`). A dict is passed to
+            ``torch.compile`` (e.g. ``dict(mode='max-autotune-no-cudagraphs')``).
+            Combines with ``cuda_graphs``. Defaults to False.
         pretrained (str, optional): Checkpoint to load.
         data_preprocessor (dict, optional): Defaults to
             ``MultiViewDataPreprocessor``.
@@ -115,6 +122,7 @@ class GTSA(BaseSelfSupervisor):
                  patch_loss_warmup_epochs: int = 10,
                  patch_loss_warmup_iters: int | None = None,
                  cuda_graphs: bool = False,
+                 compile_layers: bool | dict = False,
                  pretrained: str | None = None,
                  data_preprocessor: dict | None = None,
                  init_cfg: dict | list | None = None) -> None:
@@ -136,6 +144,10 @@ class GTSA(BaseSelfSupervisor):
         self.target_net = ForeachCosineEMA(
             nn.Sequential(self.backbone, self.neck), momentum=base_momentum,
             end_momentum=end_momentum)
+        if compile_layers:
+            kwargs = compile_layers if isinstance(compile_layers, dict) else {}
+            for vit in (self.backbone, self.target_net.module[0]):
+                compile_vit_layers(vit, **kwargs)
         # a plain attribute (not a submodule): nothing is added to the state dict
         self._cuda_graphs = (GTSACUDAGraphs(self.backbone, self.neck, self.predictor,
                                             self.target_net) if cuda_graphs else None)
