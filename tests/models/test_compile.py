@@ -174,3 +174,26 @@ def test_compiled_and_graphed_step_matches_eager_on_cuda(tiny_gtsa, tiny_batch, 
         torch.testing.assert_close(b, a, **tol)
         torch.testing.assert_close(gb, ga, **tol)
     assert fast._cuda_graphs._graphs, 'no graph was captured'
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
+@pytest.mark.parametrize('compile_layers', [False, True])
+def test_drop_path_draws_new_masks_at_every_graph_replay(tiny_gtsa, tiny_batch, compile_layers):
+    from gtsa_test_utils import tiny_gtsa_model_cfg
+    backbone = tiny_gtsa_model_cfg()['backbone']
+    feats = {}
+    for rate in (0., 0.5):
+        model = tiny_gtsa(backbone=dict(backbone, drop_path_rate=rate), cuda_graphs=True,
+                          compile_layers=compile_layers).cuda().train()
+        data = model.data_preprocessor(tiny_batch(model, batch_size=2), training=True)
+        views = data['inputs']
+        g = model.num_global
+        feats[rate] = []
+        for _ in range(3):  # capture, then two replays of the same input
+            feat_g, pred_g, feat_l, pred_l = model.student_passes(torch.cat(views[:g]),
+                                                                  torch.cat(views[g:]))
+            feats[rate].append(feat_g.detach().clone())
+            (pred_g.float().mean() + pred_l.float().mean()).backward()
+        assert model._cuda_graphs._graphs, 'no graph was captured'
+    torch.testing.assert_close(feats[0.][1], feats[0.][2])  # deterministic without drop path
+    assert not torch.allclose(feats[0.5][1], feats[0.5][2])  # fresh masks per replay

@@ -37,6 +37,21 @@ def test_region_loss_rotates_teacher_to_student_orientation():
                         abs_tol=1e-6)
 
 
+def test_region_loss_module_builds_each_rotation_table_once():
+    module = RegionLoss(loss_weight=2.)
+    for size in (3, 5, 3):
+        s, t = torch.randn(4, 6, size, size), torch.randn(4, 6, size, size)
+        k = torch.tensor([0, 1, 2, 7])
+        expected = 2. * region_loss(s, t, k)  # builds its own table
+        assert math.isclose(module(s, t, k).item(), expected.item(), rel_tol=1e-6)
+        # ...and equals turning each teacher region with torch.rot90
+        turned = torch.stack([torch.rot90(t[i], int(k[i]), dims=(-2, -1)) for i in range(4)])
+        assert math.isclose(expected.item(),
+                            2. * negative_cosine_similarity(s, turned, dim=1).item(),
+                            rel_tol=1e-6)
+    assert sorted(size for size, _ in module._rot_tables) == [3, 5]
+
+
 def test_region_loss_does_not_backprop_into_teacher():
     s = torch.randn(3, 4, 2, 2, requires_grad=True)
     t = torch.randn(3, 4, 2, 2, requires_grad=True)

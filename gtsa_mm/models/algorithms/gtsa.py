@@ -14,7 +14,7 @@ from gtsa_mm.models.losses import negative_cosine_similarity, token_similarity
 from gtsa_mm.models.utils import ForeachCosineEMA
 from gtsa_mm.models.utils.compile import compile_vit_layers
 from gtsa_mm.models.utils.cuda_graphs import GTSACUDAGraphs
-from gtsa_mm.models.utils.roi_align import roi_align_grouped, rot90_table
+from gtsa_mm.models.utils.roi_align import roi_align_grouped
 
 GEOMETRY_FIELDS = ('global_region_boxes', 'view_region_boxes', 'rotation_label')
 
@@ -164,7 +164,6 @@ class GTSA(BaseSelfSupervisor):
         self.register_buffer('_pair_s', pair_s, persistent=False)
         self.register_buffer('_pair_s_slot', torch.where(pair_t < pair_s, pair_t, pair_t - 1),
                              persistent=False)
-        self._rot_tables: dict[tuple, Tensor] = {}
 
     # ------------------------------------------------------------------ helpers
     def train(self, mode: bool = True) -> GTSA:
@@ -183,12 +182,6 @@ class GTSA(BaseSelfSupervisor):
         else:
             warm = hub.get_info('epoch', 0) < self.patch_loss_warmup_epochs
         return 0. if warm else self.patch_loss.loss_weight
-
-    def _rot_table(self, size: int, device: torch.device) -> Tensor:
-        key = (size, device)
-        if key not in self._rot_tables:
-            self._rot_tables[key] = rot90_table(size, device)
-        return self._rot_tables[key]
 
     def _align(self, maps: Tensor, boxes: Tensor, size: int) -> Tensor:
         """RoI-align ``(N, M, 4)`` boxes of input pixels on ``(N, C, h, w)`` maps."""

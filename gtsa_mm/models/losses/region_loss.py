@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-from gtsa_mm.models.utils.roi_align import rot90_batched
+from gtsa_mm.models.utils.roi_align import rot90_batched, rot90_table
 
 
 def negative_cosine_similarity(pred: Tensor, target: Tensor, dim: int = 1) -> Tensor:
@@ -15,7 +15,7 @@ def negative_cosine_similarity(pred: Tensor, target: Tensor, dim: int = 1) -> Te
 
 
 def region_loss(student_regions: Tensor, teacher_regions: Tensor,
-                rotation_offset: Tensor) -> Tensor:
+                rotation_offset: Tensor, rot_table: Tensor | None = None) -> Tensor:
     """Negative cosine between student regions and teacher regions turned to match.
 
     Args:
@@ -25,11 +25,12 @@ def region_loss(student_regions: Tensor, teacher_regions: Tensor,
             in the teacher views' orientation.
         rotation_offset: ``(P,)`` quarter turns from teacher to student
             orientation (``label_student - label_teacher``).
+        rot_table: :func:`rot90_table` of the region size (built when None).
 
     Returns:
         Scalar: ``-cos`` averaged over cells and pairs.
     """
-    target = rot90_batched(teacher_regions.detach(), rotation_offset)
+    target = rot90_batched(teacher_regions.detach(), rotation_offset, rot_table)
     return negative_cosine_similarity(student_regions, target, dim=1)
 
 
@@ -48,10 +49,14 @@ class RegionLoss(nn.Module):
         super().__init__()
         self.loss_weight = loss_weight
         self.rotate_target = rotate_target
+        self._rot_tables: dict[tuple, Tensor] = {}  # (size, device) -> rot90_table
 
     def forward(self, student_regions: Tensor, teacher_regions: Tensor,
                 rotation_offset: Tensor) -> Tensor:
         if not self.rotate_target:
             rotation_offset = rotation_offset.new_zeros(rotation_offset.shape)
+        key = (teacher_regions.shape[-1], teacher_regions.device)
+        if key not in self._rot_tables:
+            self._rot_tables[key] = rot90_table(*key)
         return self.loss_weight * region_loss(student_regions, teacher_regions,
-                                              rotation_offset)
+                                              rotation_offset, self._rot_tables[key])
