@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 TINY_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
@@ -42,3 +43,19 @@ def random_scene(h: int, w: int, seed: int) -> np.ndarray:
         x1, y1 = x0 + rng.integers(4, w // 3), y0 + rng.integers(4, h // 3)
         img[y0:y1, x0:x1] = rng.integers(0, 256, 3)
     return img
+
+
+def sgd_step(model, data, optimizer, amp_dtype=None):
+    """One training step of ``model.loss`` (autocast to ``amp_dtype`` when given).
+
+    Returns the losses as floats and the backbone's gradients, flattened.
+    """
+    device = 'cuda' if next(model.parameters()).is_cuda else 'cpu'
+    with torch.autocast(device, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        losses = model.loss(data['inputs'], data['data_samples'])
+    loss = sum(v for k, v in losses.items() if k.startswith('loss'))
+    optimizer.zero_grad()
+    loss.backward()
+    grads = torch.cat([p.grad.flatten() for p in model.backbone.parameters()])
+    optimizer.step()
+    return {k: float(v) for k, v in losses.items()}, grads

@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+from gtsa_test_utils import sgd_step, tiny_gtsa_model_cfg
 from mmengine.logging import MessageHub
 from torch._dynamo.utils import counters
 
@@ -121,16 +122,8 @@ def test_gtsa_option_keeps_the_state_dict_and_the_losses(tiny_gtsa, tiny_batch):
     opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (plain, compiled)]
     for seed in range(2):
         data = tiny_batch(plain, batch_size=2, seed=seed)
-        results = []
-        for model, opt in zip((plain, compiled), opts):
-            losses = model.loss(copy.copy(data)['inputs'], data['data_samples'])
-            loss = sum(v for k, v in losses.items() if k.startswith('loss'))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            results.append(({k: v.item() for k, v in losses.items()},
-                            torch.cat([p.grad.flatten() for p in model.backbone.parameters()])))
-        (a, ga), (b, gb) = results
+        (a, ga), (b, gb) = (sgd_step(m, copy.copy(data), o)
+                            for m, o in zip((plain, compiled), opts))
         for key in a:
             assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-6), key
         torch.testing.assert_close(gb, ga, rtol=1e-4, atol=1e-6)
@@ -159,19 +152,9 @@ def test_compiled_and_graphed_step_matches_eager_on_cuda(tiny_gtsa, tiny_batch, 
     tol = dict(rtol=2e-2, atol=2e-3) if amp_dtype else dict(rtol=1e-4, atol=1e-5)
     for step in range(4):
         data = batches[step % 2]
-        results = []
-        for model, opt in zip((plain, fast), opts):
-            with torch.autocast('cuda', dtype=amp_dtype or torch.float32,
-                                enabled=amp_dtype is not None):
-                losses = model.loss(data['inputs'], data['data_samples'])
-            loss = sum(v for k, v in losses.items() if k.startswith('loss'))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            results.append((torch.stack([losses[k].float() for k in sorted(losses)]),
-                            torch.cat([p.grad.flatten() for p in model.backbone.parameters()])))
-        (a, ga), (b, gb) = results
-        torch.testing.assert_close(b, a, **tol)
+        (a, ga), (b, gb) = (sgd_step(m, data, o, amp_dtype) for m, o in zip((plain, fast), opts))
+        for key in a:
+            torch.testing.assert_close(torch.tensor(b[key]), torch.tensor(a[key]), **tol)
         torch.testing.assert_close(gb, ga, **tol)
     assert fast._cuda_graphs._graphs, 'no graph was captured'
 
@@ -179,7 +162,6 @@ def test_compiled_and_graphed_step_matches_eager_on_cuda(tiny_gtsa, tiny_batch, 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs a CUDA device')
 @pytest.mark.parametrize('compile_layers', [False, True])
 def test_drop_path_draws_new_masks_at_every_graph_replay(tiny_gtsa, tiny_batch, compile_layers):
-    from gtsa_test_utils import tiny_gtsa_model_cfg
     backbone = tiny_gtsa_model_cfg()['backbone']
     feats = {}
     for rate in (0., 0.5):

@@ -3,19 +3,8 @@ import copy
 
 import pytest
 import torch
+from gtsa_test_utils import sgd_step
 from mmengine.logging import MessageHub
-
-
-def _step(model, data, optimizer, amp_dtype=None):
-    device = 'cuda' if next(model.parameters()).is_cuda else 'cpu'
-    with torch.autocast(device, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-        losses = model.loss(data['inputs'], data['data_samples'])
-    loss = sum(v for k, v in losses.items() if k.startswith('loss'))
-    optimizer.zero_grad()
-    loss.backward()
-    grads = torch.cat([p.grad.flatten() for p in model.backbone.parameters()])
-    optimizer.step()
-    return {k: float(v) for k, v in losses.items()}, grads
 
 
 def test_option_adds_nothing_to_the_state_dict(tiny_gtsa):
@@ -30,7 +19,7 @@ def test_cpu_runs_eagerly_with_identical_losses(tiny_gtsa, tiny_batch):
     data = tiny_batch(plain, batch_size=2)
     opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (plain, graphed)]
     for _ in range(2):
-        (a, ga), (b, gb) = (_step(m, copy.copy(data), o) for m, o in zip((plain, graphed), opts))
+        (a, ga), (b, gb) = (sgd_step(m, copy.copy(data), o) for m, o in zip((plain, graphed), opts))
         assert a == b
         torch.testing.assert_close(ga, gb, rtol=0, atol=0)
 
@@ -57,7 +46,7 @@ def test_cuda_graphs_match_eager_step_by_step(tiny_gtsa, tiny_batch, amp_dtype):
     tol = dict(rtol=2e-2, atol=2e-3) if amp_dtype else dict(rtol=1e-4, atol=1e-5)
     for step in range(4):  # step 0 captures, later steps replay with updated weights
         data = batches[step % 2]
-        (a, ga), (b, gb) = (_step(m, data, o, amp_dtype) for m, o in zip((plain, graphed), opts))
+        (a, ga), (b, gb) = (sgd_step(m, data, o, amp_dtype) for m, o in zip((plain, graphed), opts))
         for key in a:
             torch.testing.assert_close(torch.tensor(b[key]), torch.tensor(a[key]), **tol)
         torch.testing.assert_close(gb, ga, **tol)
