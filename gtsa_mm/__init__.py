@@ -8,9 +8,9 @@ Configs reach it through::
 """
 __version__ = '0.1.0'
 
-from . import datasets, downstream, engine, models  # noqa: E402,F401  (registers components)
+from . import datasets, downstream, engine, evaluation, models  # noqa: E402,F401  (registers components)
 from .checkpoint import patch_mmengine_checkpoint_loading  # noqa: E402
 
 patch_mmengine_checkpoint_loading()
 
-__all__ = ['__version__', 'datasets', 'downstream', 'engine', 'models']
+__all__ = ['__version__', 'datasets', 'downstream', 'engine', 'evaluation', 'models']

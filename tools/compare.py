@@ -35,7 +35,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TOOLS = REPO / 'tools'
-sys.path.insert(0, str(TOOLS))
 
 #: name -> --cfg-options on top of the budget config (None: the DINO config)
 VARIANTS: dict[str, list[str] | None] = {
@@ -76,7 +75,8 @@ def budget_config_text(base: Path, epochs: int, data_root: str, num_images: int 
         f'by_epoch=True, begin=0, end={epochs}, convert_to_iter_based=True),',
         ']',
         f'train_cfg = dict(max_epochs={epochs})',
-        f'model = dict(patch_loss_warmup_epochs={warmup})',
+        # the authors' boundary: patch loss off through the last lr warm-up epoch
+        f'model = dict(patch_loss_warmup_epochs={warmup + 1 if warmup else 0})',
         f'default_hooks = dict(checkpoint=dict(interval={epochs}, max_keep_ckpts=1, '
         'save_last=True))',
         f'randomness = dict(seed={seed})',
@@ -168,7 +168,7 @@ def assemble(results: Sequence[dict], train_seconds: dict[str, float], settings:
 
 
 def markdown(document: dict) -> str:
-    from evaluate_features import markdown_table
+    from gtsa_mm.evaluation import COLUMNS, markdown_table
 
     rows = [dict(row) for row in document['results']]
     for row in rows:
@@ -178,7 +178,7 @@ def markdown(document: dict) -> str:
     head = (f"{s['epochs']} epochs x {s['num_images']} images, batch {s['batch_size']}, "
             f"config {s['config']}; probes: {s['num_train']} train / {s['num_val']} val "
             'images')
-    return head + '\n\n' + markdown_table(rows, extra=(('train min', 'pretrain min'),))
+    return head + '\n\n' + markdown_table(rows, (*COLUMNS, ('train min', 'pretrain min')))
 
 
 def plot(document: dict, path: Path) -> None:
@@ -186,18 +186,20 @@ def plot(document: dict, path: Path) -> None:
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     import numpy as np
-    from evaluate_features import COLUMNS
 
+    from gtsa_mm.evaluation import COLUMNS
+
+    columns = [c for c in COLUMNS if c[0].endswith(('mIoU', 'acc'))]  # the percentages
     rows = document['results']
     names = [r['name'] for r in rows]
-    x = np.arange(len(COLUMNS))
+    x = np.arange(len(columns))
     width = 0.8 / max(len(rows), 1)
     fig, ax = plt.subplots(figsize=(10, 4))
     for i, r in enumerate(rows):
-        values = [100 * (r.get(key) if r.get(key) is not None else float('nan'))
-                  for key, _ in COLUMNS]
+        values = [r.get(key) if r.get(key) is not None else float('nan')
+                  for key, _ in columns]
         ax.bar(x + (i - (len(rows) - 1) / 2) * width, values, width, label=names[i])
-    ax.set_xticks(x, [title for _, title in COLUMNS])
+    ax.set_xticks(x, [title for _, title in columns])
     ax.set_ylabel('%')
     ax.set_ylim(0, 100)
     ax.legend(fontsize=8, ncol=min(len(rows), 4))
@@ -267,13 +269,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'{name}: {checkpoints[name]}'
               + ('' if seconds is None else f' ({seconds:.0f} s)'), flush=True)
 
-    from evaluate_features import evaluate, json_safe
+    from gtsa_mm.evaluation import (
+        DenseProbeSettings,
+        evaluate_checkpoints,
+        json_safe,
+        load_probe_data,
+    )
 
     names = [*checkpoints, 'random']
-    results = evaluate([str(c) for c in checkpoints.values()] + ['random'], str(data_root),
-                       config=str(configs['gtsa']), img_size=args.img_size,
-                       device=args.device, seed=args.seed, max_train=args.max_train,
-                       max_val=args.max_val, names=names)
+    data = load_probe_data(data_root / 'ade', max_train=args.max_train, max_val=args.max_val)
+    results = evaluate_checkpoints([str(c) for c in checkpoints.values()] + ['random'], data,
+                                   DenseProbeSettings(seed=args.seed),
+                                   config=str(configs['gtsa']), img_size=args.img_size,
+                                   device=args.device, names=names)
     settings = dict(config=str(demo_config.relative_to(REPO)), epochs=epochs,
                     num_images=args.num_images or 'all',
                     batch_size=budget.train_dataloader.batch_size, seed=args.seed,

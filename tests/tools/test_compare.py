@@ -63,9 +63,10 @@ def test_generated_configs_build(tmp_path):
 def _fake_results() -> list[dict]:
     rows = []
     for i, name in enumerate([*compare.VARIANTS, 'random']):
-        rows.append(dict(name=name, seg_miou=0.1 * i, seg_acc=0.5, pos_acc=0.2, rot_acc=0.9,
-                         pos_chance=0.125, img_size=64, grid=[8, 8], num_train=4,
-                         num_val=2))
+        rows.append(dict(name=name, linear_mIoU=10. * i, nn_mIoU=50., pos_acc=20.,
+                         rot_acc=90., feature_effective_rank=12.5, feature_std_ratio=0.5,
+                         pos_chance=12.5, img_size=64, grid=[8, 8], feature_dims=128,
+                         num_train=4, num_val=2))
     return rows
 
 
@@ -81,8 +82,8 @@ def test_table_json_and_plot_on_fake_numbers(tmp_path):
     header = next(i for i, line in enumerate(table) if line.startswith('| backbone'))
     assert 'pretrain min' in table[header]
     rows = table[header + 2:header + 9]
-    assert rows[0] == '| gtsa | 0.0 | 50.0 | 20.0 | 90.0 | 1 |'
-    assert rows[-1] == '| random | 60.0 | 50.0 | 20.0 | 90.0 | n/a |'
+    assert rows[0] == '| gtsa | 0.00 | 50.00 | 20.00 | 90.00 | 12.50 | 0.50 | 1.00 |'
+    assert rows[-1] == '| random | 60.00 | 50.00 | 20.00 | 90.00 | 12.50 | 0.50 | n/a |'
     assert 'train min' not in document['results'][0]  # the table does not touch the JSON
     compare.plot(document, tmp_path / 'results.png')
     assert (tmp_path / 'results.png').stat().st_size > 1000
@@ -102,5 +103,6 @@ def test_quick_run_of_two_methods(tmp_path):
     document = json.loads((work / 'results.json').read_text())
     assert [r['name'] for r in document['results']] == ['gtsa', 'dino', 'random']
     for r in document['results']:
-        assert 0 <= r['pos_acc'] <= 1 and 0 <= r['rot_acc'] <= 1
+        assert 0 <= r['pos_acc'] <= 100 and 0 <= r['rot_acc'] <= 100
+        assert 0 <= r['nn_mIoU'] <= 100 and r['feature_effective_rank'] > 0
     assert (work / 'results.png').is_file() and (work / 'results.md').is_file()
