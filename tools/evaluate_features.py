@@ -97,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.subsets > 1 and args.label_fraction >= 1:
         parser.error('--subsets needs --label-fraction below 1 (with every image, all '
                      'subsets are the same)')
+    from mmengine.logging import MMLogger
+
+    # keep init_weights' per-parameter INFO lines out of the table
+    MMLogger.get_instance('evaluate_features', log_level='WARNING')
     try:
         data = load_probe_data(args.data_root, num_classes=args.num_classes,
                                reduce_zero_label=not args.no_reduce_zero_label,

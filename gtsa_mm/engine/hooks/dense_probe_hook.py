@@ -37,7 +37,8 @@ class DenseProbeHook(Hook):
     Every number goes to MMEngine's visualizer as ``dense_probe/<student|teacher>/<key>``
     at the current iteration (``vis_data/scalars.json``, TensorBoard when configured)
     and a summary line to the logger. Runs on the main process only; the model is
-    left in the mode it was in.
+    left in the mode it was in. Before the first step the teacher is still an
+    initialisation of its own: the EMA copies the student at its first update.
 
     Cost per call: two forward passes over the probe images at ``img_size`` per
     backbone, four more over the rotation crops, closed-form ridge solves and one
