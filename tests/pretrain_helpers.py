@@ -7,6 +7,8 @@ import cv2
 from gtsa_test_utils import random_scene, tiny_gtsa_model_cfg, tiny_multicrop_cfg
 from mmengine.config import Config
 
+from gtsa_mm.engine.optimizers import disable_amp
+
 REPO = Path(__file__).resolve().parents[1]
 PAPER_CONFIG = REPO / 'configs/gtsa/gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py'
 
@@ -29,9 +31,7 @@ def tiny_pretrain_cfg(work_dir: Path, data_root: Path, max_epochs: int = 2,
     cfg.train_dataloader.update(batch_size=batch_size, num_workers=0, persistent_workers=False,
                                 pin_memory=False)
     cfg.train_dataloader.dataset.data_root = str(data_root)
-    cfg.optim_wrapper.type = 'OptimWrapper'
-    cfg.optim_wrapper.pop('dtype', None)
-    cfg.optim_wrapper.pop('loss_scale', None)
+    disable_amp(cfg.optim_wrapper)  # AMP needs a GPU; the same optimizer and clip rule
     cfg.optim_wrapper.optimizer.lr = lr
     cfg.param_scheduler = [
         dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=lr / 10, by_epoch=True,

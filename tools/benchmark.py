@@ -12,11 +12,11 @@ Measures, in one run:
   (c) GTSAMultiCrop's milliseconds per image on one CPU core (640 x 480 images).
 Both steps use the paper's optimiser as configured in
 configs/_base_/schedules/gtsa_adamw-coslr-100e.py (fused AdamW, no decay on biases
-and norms, gradient clipping at 3.0) and, on CUDA, cudnn.benchmark as the paper's
-configs set it. Warm-up iterations are excluded; medians are reported. One more,
-untimed GTSA step counts the operators that make the host wait for the device
-(``host_syncs_per_step``, see gtsa_mm/host_sync.py). The last line of output is one
-JSON object.
+and norms, each parameter's gradient norm clipped to 3.0) and, on CUDA,
+cudnn.benchmark as the paper's configs set it. Warm-up iterations are excluded;
+medians are reported. One more, untimed GTSA step counts the operators that make the
+host wait for the device (``host_syncs_per_step``, see gtsa_mm/host_sync.py). The last
+line of output is one JSON object.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ import torch
 
 import gtsa_mm  # noqa: F401
 from gtsa_mm.datasets.transforms import GTSA_GEOMETRY_KEYS
-from gtsa_mm.engine.optimizers import enable_amp
+from gtsa_mm.engine.optimizers import disable_amp, enable_amp
 from gtsa_mm.host_sync import HostSyncRecorder
 
 PAPER_SCHEDULE = (Path(__file__).resolve().parents[1] /
@@ -166,9 +166,7 @@ def build_optim_wrapper(model, amp: str, optimizer: str = 'fused'):
     if optimizer == 'foreach':
         cfg.optimizer.update(fused=False, foreach=True)
     if amp == 'none':
-        cfg.type = 'OptimWrapper'
-        cfg.pop('dtype')
-        cfg.pop('loss_scale')
+        disable_amp(cfg)  # same optimizer and clip rule in full precision
     else:
         enable_amp(cfg, amp)  # as tools/train.py --amp-dtype
     # quiet MMEngine's 'skipped since its requires_grad=False' line per teacher parameter

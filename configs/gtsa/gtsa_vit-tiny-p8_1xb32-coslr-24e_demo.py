@@ -49,12 +49,13 @@ train_dataloader = dict(
     pin_memory=False,
     dataset=dict(data_root='data/demo/pretrain/', pipeline=train_pipeline))
 
-# AMP is GPU-only: a plain fp32 OptimWrapper, otherwise the paper's AdamW settings
+# AMP is GPU-only: the fp32 wrapper, otherwise the paper's AdamW settings and clip rule
+# (each parameter's gradient norm clipped to 3.0 separately)
 optim_wrapper = dict(
     _delete_=True,
-    type='OptimWrapper',
+    type='PerParameterClipOptimWrapper',
     optimizer=dict(type='AdamW', lr=lr, betas=(0.9, 0.999), weight_decay=0.04),
-    clip_grad=dict(max_norm=3.0),
+    clip_grad=dict(type='per_parameter_norm', max_norm=3.0),
     paramwise_cfg=dict(bias_decay_mult=0., flat_decay_mult=0.))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs,

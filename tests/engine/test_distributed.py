@@ -93,11 +93,23 @@ def test_two_cpu_processes_match_each_other_and_one_process_with_double_batch(tm
     Runner.from_cfg(single).train()
     one = torch.load(tmp_path / 'single' / 'rank0.pth')
     assert one['target_net.steps'].item() == rank0['target_net.steps'].item()
-    worst = {}
+    worst, worst_key_bias = {}, 0.
     for key in one:
-        if one[key].is_floating_point():
-            worst[key] = (one[key] - rank0[key]).abs().max().item()
-            torch.testing.assert_close(rank0[key], one[key], rtol=0, atol=1e-5)
-        else:
+        if not one[key].is_floating_point():
             assert torch.equal(one[key], rank0[key]), key
-    print('max |2x2 - 1x4| per tensor, worst:', max(worst.values()))
+            continue
+        a, b = rank0[key], one[key]
+        if key.endswith('attn.qkv.bias'):
+            # The key third of a qkv bias has zero exact gradient (softmax ignores a bias
+            # shared by all keys): its gradient is round-off that AdamW turns into steps
+            # of up to ~lr of either sign, whatever the batch split.
+            q, k, v = a.chunk(3)
+            q1, k1, v1 = b.chunk(3)
+            worst_key_bias = max(worst_key_bias, (k - k1).abs().max().item())
+            steps, lr = EPOCHS * NUM_IMAGES // (2 * BATCH_PER_PROCESS), 1e-3
+            assert (k - k1).abs().max().item() < lr * steps, key
+            a, b = torch.cat([q, v]), torch.cat([q1, v1])
+        worst[key] = (a - b).abs().max().item()
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    print('max |2x2 - 1x4| per tensor, worst:', max(worst.values()),
+          'attention key biases:', worst_key_bias)

@@ -4,8 +4,8 @@ import copy
 import pytest
 import torch
 from mmengine.logging import MessageHub
-from mmengine.optim import OptimWrapper
 
+from gtsa_mm.engine.optimizers import PerParameterClipOptimWrapper
 from gtsa_mm.host_sync import HostSyncRecorder
 
 
@@ -46,10 +46,11 @@ def _gtsa_step(model, wrapper, data):
 
 
 def test_gtsa_training_step_syncs_only_for_the_logged_grad_norm(tiny_gtsa):
-    """Preprocessor -> losses -> backward -> clip -> fused AdamW: one sync, MMEngine's.
+    """Preprocessor -> losses -> backward -> per-parameter clip -> fused AdamW: one sync.
 
-    ``OptimWrapper`` logs ``float(grad_norm)``; everything of ours (geometry
-    batching, RoIAlign, rotations, matching, EMA) stays on the device.
+    MMEngine's ``OptimWrapper._clip_grad`` logs ``float(grad_norm)``; everything of
+    ours (geometry batching, RoIAlign, rotations, matching, EMA, the per-parameter
+    clip of the paper schedule) stays on the device.
     """
     from gtsa_test_utils import random_scene, tiny_multicrop_cfg
     from mmengine.dataset import default_collate
@@ -61,8 +62,9 @@ def test_gtsa_training_step_syncs_only_for_the_logged_grad_norm(tiny_gtsa):
     crop = TRANSFORMS.build(tiny_multicrop_cfg(seed=0))
     pack = TRANSFORMS.build(dict(type='PackInputs', algorithm_keys=GTSA_GEOMETRY_KEYS))
     data = default_collate([pack(crop(dict(img=random_scene(96, 128, i)))) for i in range(2)])
-    wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True),
-                           clip_grad=dict(max_norm=3.0))
+    wrapper = PerParameterClipOptimWrapper(
+        torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True),
+        clip_grad=dict(type='per_parameter_norm', max_norm=3.0))
     _gtsa_step(model, wrapper, data)  # step 0: teacher copy, lazy state
     with HostSyncRecorder() as syncs:
         _gtsa_step(model, wrapper, data)

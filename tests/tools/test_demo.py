@@ -85,7 +85,8 @@ def test_pretraining_config_builds():
     import gtsa_mm  # noqa: F401
 
     cfg = _config(demo.PRETRAIN_CONFIG)
-    assert cfg.optim_wrapper.type == 'OptimWrapper'  # no AMP on a CPU
+    assert cfg.optim_wrapper.type == 'PerParameterClipOptimWrapper'  # no AMP on a CPU
+    assert cfg.optim_wrapper.clip_grad == dict(type='per_parameter_norm', max_norm=3.0)
     assert cfg.model.patch_loss_warmup_epochs < cfg.train_cfg.max_epochs
     init_default_scope('mmpretrain')
     model = MODELS.build(cfg.model)

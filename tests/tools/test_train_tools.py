@@ -55,6 +55,8 @@ def test_amp_flags_set_the_optim_wrapper(flags, dtype, loss_scale):
     spec.loader.exec_module(train)
     config = str(REPO / 'configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py')
     cfg = train.build_config(train.parse_args([config, *flags]))
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    # the AMP variant of the config's wrapper: the per-parameter clip rule stays
+    assert cfg.optim_wrapper.type == 'PerParameterClipAmpOptimWrapper'
+    assert cfg.optim_wrapper.clip_grad.type == 'per_parameter_norm'
     assert cfg.optim_wrapper.get('dtype') == dtype
     assert cfg.optim_wrapper.loss_scale == loss_scale
