@@ -99,7 +99,7 @@ def pretrain_config(settings: Settings, data_root: Path, work_dir: Path):
     cfg = Config.fromfile(str(PRETRAIN_CONFIG))
     epochs = settings.pretrain_epochs
     if epochs != cfg.train_cfg.max_epochs:
-        warmup = min(cfg.model.patch_loss_warmup_epochs, max(epochs - 1, 0))
+        warmup = min(cfg.warmup_epochs, max(epochs - 1, 0))  # lr warm-up
         lr = cfg.optim_wrapper.optimizer.lr
         schedule = [dict(type='CosineAnnealingLR', T_max=epochs - warmup, eta_min=lr / 100,
                          by_epoch=True, begin=warmup, end=epochs,
@@ -110,7 +110,8 @@ def pretrain_config(settings: Settings, data_root: Path, work_dir: Path):
             schedule.insert(0, dict(type='LinearLR', start_factor=1e-3, by_epoch=True,
                                     begin=0, end=warmup, convert_to_iter_based=True))
         cfg.param_scheduler = schedule
-        cfg.model.patch_loss_warmup_epochs = warmup
+        # the authors' boundary: patch loss off through the last lr warm-up epoch
+        cfg.model.patch_loss_warmup_epochs = min(warmup + 1, epochs - 1) if warmup else 0
         cfg.train_cfg.max_epochs = epochs
         cfg.default_hooks.checkpoint.interval = epochs
     loader = cfg.train_dataloader

@@ -31,7 +31,9 @@ model = dict(
     # the paper's 10/14 and 4/6 of the global / local map sides, on 8 x 8 and 4 x 4 maps
     region_sizes=(6, 3),
     base_momentum=0.01,  # a faster teacher for a short run: momentum 0.99 -> 1.0
-    patch_loss_warmup_epochs=warmup_epochs)
+    # the authors' rule (on when `warmup_epochs < epoch`, 0-based): epochs 0, 1, 2 have
+    # patch-loss weight 0, the loss starts at epoch 3
+    patch_loss_warmup_epochs=warmup_epochs + 1)
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -1,5 +1,6 @@
 """The GTSA algorithm: batched losses equal a per-pair loop, gradients, EMA teacher."""
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -105,6 +106,62 @@ def test_patch_loss_is_zero_but_reported_during_warmup(tiny_gtsa, tiny_batch):
     losses = model.loss(data['inputs'], data['data_samples'])
     assert losses['loss_patch'].item() < 0
     hub.update_info('epoch', 0)
+
+
+REPO = Path(__file__).resolve().parents[2]
+PRETRAIN_CONFIGS = {
+    'paper': REPO / 'configs/gtsa/gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py',
+    'demo': REPO / 'configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py',
+}
+
+
+@pytest.mark.parametrize('name,zero_epochs', [('paper', list(range(11))),
+                                              ('demo', [0, 1, 2])])
+def test_patch_loss_starts_where_the_authors_start_it(tiny_gtsa, name, zero_epochs):
+    """The authors use the patch loss when ``warmup_epochs < epoch`` (0-based epochs,
+    ``warmup_epochs`` = the lr warm-up). Our configs' ``patch_loss_warmup_epochs`` give
+    the same weight at every epoch, through MessageHub's ``epoch`` as MMEngine's loop
+    sets it, and ``patch_loss_warmup_iters = (warmup_epochs + 1) * iters_per_epoch``
+    the same at every iteration."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(PRETRAIN_CONFIGS[name]))
+    warmup_epochs, iters_per_epoch = cfg.warmup_epochs, 5
+    by_epoch = tiny_gtsa(patch_loss_warmup_epochs=cfg.model.patch_loss_warmup_epochs)
+    by_iter = tiny_gtsa(patch_loss_warmup_iters=(warmup_epochs + 1) * iters_per_epoch)
+    hub = MessageHub.get_current_instance()
+    zeros = []
+    try:
+        for epoch in range(cfg.train_cfg.max_epochs):
+            authors = 0.5 if warmup_epochs < epoch else 0.
+            hub.update_info('epoch', epoch)
+            assert by_epoch.patch_loss_weight() == authors, epoch
+            for it in range(epoch * iters_per_epoch, (epoch + 1) * iters_per_epoch):
+                hub.update_info('iter', it)
+                assert by_iter.patch_loss_weight() == authors, it
+            if authors == 0:
+                zeros.append(epoch)
+    finally:
+        hub.update_info('epoch', 0)
+        hub.update_info('iter', 0)
+    assert zeros == zero_epochs
+
+
+def test_default_patch_loss_warmup_is_the_papers(tiny_gtsa, tiny_batch):
+    """GTSA's default: loss_patch is 0 through 0-based epoch 10 and on at epoch 11."""
+    from gtsa_test_utils import tiny_gtsa_model_cfg
+    from mmpretrain.registry import MODELS
+    cfg = tiny_gtsa_model_cfg()
+    cfg.pop('patch_loss_warmup_epochs')
+    model = MODELS.build(cfg).train()
+    data = tiny_batch(model)
+    hub = MessageHub.get_current_instance()
+    try:
+        hub.update_info('epoch', 10)
+        assert model.loss(data['inputs'], data['data_samples'])['loss_patch'].item() == 0
+        hub.update_info('epoch', 11)
+        assert model.loss(data['inputs'], data['data_samples'])['loss_patch'].item() < 0
+    finally:
+        hub.update_info('epoch', 0)
 
 
 @pytest.mark.parametrize('overrides,missing,changed', [

@@ -32,4 +32,7 @@ model = dict(
     target='region',
     base_momentum=0.004,  # teacher momentum 0.996 -> 1.0 (cosine)
     end_momentum=0.,
-    patch_loss_warmup_epochs=10)
+    # The authors' rule: the patch loss is on when `warmup_epochs < epoch` (0-based epochs,
+    # warmup_epochs = 10 as the lr warm-up), so epochs 0..10 have weight 0 and the loss
+    # starts at epoch 11: warmup_epochs + 1 = 11 epochs with weight 0.
+    patch_loss_warmup_epochs=11)

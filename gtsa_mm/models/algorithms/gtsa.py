@@ -85,10 +85,19 @@ class GTSA(BaseSelfSupervisor):
         base_momentum (float): ``1 - teacher momentum`` at the start (MMPretrain
             convention). Defaults to 0.004 (teacher momentum 0.996).
         end_momentum (float): Same at the end of training. Defaults to 0 (1.0).
-        patch_loss_warmup_epochs (int): Epochs with patch-loss weight 0.
-            Defaults to 10.
+        patch_loss_warmup_epochs (int): Number of epochs, from the first, with
+            patch-loss weight 0: the weight is 0 while the 0-based epoch
+            (MessageHub ``epoch``, as MMEngine's loops count it) is
+            ``< patch_loss_warmup_epochs``. The authors switch the loss on when
+            ``warmup_epochs < epoch`` (0-based epochs; ``warmup_epochs`` = 10, the
+            lr warm-up), i.e. epochs 0..10 have weight 0 and the loss starts at
+            epoch 11: that is ``patch_loss_warmup_epochs = warmup_epochs + 1``.
+            Defaults to 11 (the paper's recipe).
         patch_loss_warmup_iters (int, optional): Iterations with weight 0, for
-            iteration-based loops; overrides the epochs when set.
+            iteration-based loops: the weight is 0 while the 0-based MessageHub
+            ``iter`` is ``< patch_loss_warmup_iters``; overrides the epochs when
+            set. ``(warmup_epochs + 1) * iters_per_epoch`` gives the authors'
+            boundary.
         cuda_graphs (bool): Capture the student and teacher network passes in
             CUDA graphs on the first CUDA training step and replay them after
             (single GPU, fixed batch shapes; see
@@ -119,7 +128,7 @@ class GTSA(BaseSelfSupervisor):
                  target: str = 'region',
                  base_momentum: float = 0.004,
                  end_momentum: float = 0.,
-                 patch_loss_warmup_epochs: int = 10,
+                 patch_loss_warmup_epochs: int = 11,
                  patch_loss_warmup_iters: int | None = None,
                  cuda_graphs: bool = False,
                  compile_layers: bool | dict = False,
@@ -173,7 +182,12 @@ class GTSA(BaseSelfSupervisor):
         return self
 
     def patch_loss_weight(self) -> float:
-        """Scheduled weight of the patch loss: 0 during warm-up."""
+        """Scheduled weight of the patch loss: 0 during warm-up.
+
+        0 while the 0-based epoch is ``< patch_loss_warmup_epochs`` (or the 0-based
+        iteration ``< patch_loss_warmup_iters`` when that is set), ``loss_weight``
+        after; see the class docstring for the authors' boundary.
+        """
         if self.patch_loss is None:
             return 0.
         hub = MessageHub.get_current_instance()
