@@ -116,6 +116,9 @@ def pretrain_config(settings: Settings, data_root: Path, work_dir: Path):
         cfg.default_hooks.checkpoint.interval = epochs
     loader = cfg.train_dataloader
     loader.dataset.data_root = str(data_root / 'pretrain')
+    for hook in cfg.get('custom_hooks', []):
+        if hook.get('type') == 'DenseProbeHook':
+            hook.data_root = str(data_root / 'ade')
     if settings.pretrain_images:
         loader.dataset.indices = settings.pretrain_images
     if settings.pretrain_batch:
