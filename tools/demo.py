@@ -60,6 +60,12 @@ UNITS = ('bbox_mAP and segm_mAP: COCO mAP@[0.5:0.95] (MMDetection CocoMetric), f
          'in [0, 1]; mIoU: mean IoU over the 8 object classes (MMSegmentation IoUMetric, '
          'background ignored), a percentage in [0, 100].')
 METRIC_KEYS = {'bbox_mAP': 'coco/bbox_mAP', 'segm_mAP': 'coco/segm_mAP', 'mIoU': 'mIoU'}
+#: Frozen-backbone probes (gtsa_mm.evaluation): seeds, and the fraction of the labelled
+#: training images each seed's probes see (a different seeded subset per seed).
+PROBE_SEEDS = (0, 1, 2)
+PROBE_LABEL_FRACTION = 0.5
+PROBE_KEYS = {'probe_linear_mIoU': 'linear_mIoU', 'probe_nn_mIoU': 'nn_mIoU',
+              'probe_effective_rank': 'feature_effective_rank'}
 
 
 # ----------------------------------------------------------------------------- settings
@@ -419,15 +425,72 @@ def collect_results(stages: list[Stage], scratch: bool, notes: list[str]) -> dic
     return results
 
 
+def frozen_probes(checkpoint: Path, data_root: Path, use_teacher: bool,
+                  seeds: Sequence[int] = PROBE_SEEDS,
+                  fraction: float = PROBE_LABEL_FRACTION) -> dict[str, dict]:
+    """Linear and nearest-neighbour segmentation probes of the frozen GTSA backbone (the
+    one the fine-tunes start from) and of random inits, once per seed.
+
+    Seed ``s`` gives both the ``s``-th seeded subset of ``fraction`` of the labelled
+    training images and, for ``scratch``, the ``s``-th random initialisation. Returns
+    ``{'gtsa': {...}, 'scratch': {...}}`` with ``probe_*`` means, ``probe_*_std`` (over
+    the seeds, ddof 0) and ``seeds``.
+    """
+    from mmengine.logging import MMLogger
+
+    from gtsa_mm.evaluation import (
+        DenseProbeSettings,
+        evaluate_checkpoints,
+        load_probe_data,
+        spread,
+    )
+
+    MMLogger.get_instance('gtsa_demo_probes', log_level='WARNING')
+    data = load_probe_data(data_root / 'ade')
+    runs = {'gtsa': [], 'scratch': []}
+    for seed in seeds:
+        settings = DenseProbeSettings(probes=('linear', 'nn', 'collapse'),
+                                      label_fraction=fraction, subset_seed=seed, seed=seed)
+        gtsa, scratch = evaluate_checkpoints([str(checkpoint), 'random'], data, settings,
+                                             teacher=use_teacher)
+        runs['gtsa'].append(gtsa)
+        runs['scratch'].append(scratch)
+    out = {}
+    for init, results in runs.items():
+        renamed = [{ours: r[theirs] for ours, theirs in PROBE_KEYS.items()} for r in results]
+        out[init] = dict(spread(renamed, list(PROBE_KEYS)), seeds=list(seeds),
+                         probe_label_fraction=fraction,
+                         probe_num_train=results[0]['num_train'])
+    return out
+
+
+def probe_table(results: dict) -> str:
+    """Markdown table of the frozen probes: mean ± std over the seeds."""
+    rows = ['| frozen backbone | linear probe mIoU (%) | NN retrieval mIoU (%) | eff. rank |',
+            '| --- | --- | --- | --- |']
+    names = {'gtsa': 'GTSA pretrained', 'scratch': 'random init'}
+    for init in ('gtsa', 'scratch'):
+        r = results.get(init) or {}
+        if 'probe_nn_mIoU' in r:
+            rows.append(f'| {names[init]} | ' + ' | '.join(
+                f'{r[k]:.2f} ± {r[k + "_std"]:.2f}' for k in PROBE_KEYS) + ' |')
+    g, s = results.get('gtsa') or {}, results.get('scratch') or {}
+    if 'probe_nn_mIoU' in g and 'probe_nn_mIoU' in s:
+        rows.append('| GTSA - random | ' + ' | '.join(
+            f'{g[k] - s[k]:+.2f} (spreads {g[k + "_std"]:.2f} / {s[k + "_std"]:.2f})'
+            for k in PROBE_KEYS) + ' |')
+    return '\n'.join(rows)
+
+
 def markdown_table(results: dict) -> str:
     rows = ['| backbone init | bbox mAP | segm mAP | mIoU (%) |', '| --- | --- | --- | --- |']
     names = {'gtsa': 'GTSA pretrained', 'scratch': 'random (scratch)'}
     for init in ('gtsa', 'scratch'):
-        if results.get(init):
+        if results.get(init) and 'bbox_mAP' in results[init]:
             r = results[init]
             rows.append(f'| {names[init]} | {r["bbox_mAP"]:.3f} | {r["segm_mAP"]:.3f} | '
                         f'{r["mIoU"]:.2f} |')
-    if results.get('gtsa') and results.get('scratch'):
+    if all('bbox_mAP' in (results.get(init) or {}) for init in ('gtsa', 'scratch')):
         g, s = results['gtsa'], results['scratch']
         rows.append(f'| GTSA - scratch | {g["bbox_mAP"] - s["bbox_mAP"]:+.3f} | '
                     f'{g["segm_mAP"] - s["segm_mAP"]:+.3f} | {g["mIoU"] - s["mIoU"]:+.2f} |')
@@ -750,7 +813,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     notes = []
     results = collect_results(stages, scratch, notes)
-    table = markdown_table(results)
+    probe_start = time.perf_counter()
+    seg_gtsa = next(s for s in stages if s.name == 'seg_gtsa')
+    use_teacher = seg_gtsa.config.model.backbone.init_cfg.get('use_teacher', False)
+    probes = frozen_probes(checkpoint, data_root, use_teacher)
+    timings['probes'] = time.perf_counter() - probe_start
+    for init, numbers in probes.items():
+        if results.get(init) is not None:
+            results[init].update(numbers)
+        elif init == 'scratch':  # --skip-scratch: the random-init probes cost seconds
+            results[init] = numbers
+    table = markdown_table(results) + '\n\n' + probe_table(results)
     report = dict(
         results, units=UNITS, notes=notes, timings_s=timings, cpu_s=cpu,
         machine=dict(cpus=cpus, load_average_1min=dict(

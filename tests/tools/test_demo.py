@@ -178,6 +178,15 @@ def test_markdown_table():
     assert table.splitlines()[-1] == '| GTSA - scratch | +0.050 | +0.050 | +9.50 |'
 
 
+def test_probe_table():
+    row = dict(probe_linear_mIoU=9.0, probe_linear_mIoU_std=0.5, probe_nn_mIoU=14.0,
+               probe_nn_mIoU_std=1.0, probe_effective_rank=20.0, probe_effective_rank_std=2.0)
+    scratch = dict(row, probe_linear_mIoU=7.0, probe_nn_mIoU=12.5)
+    lines = demo.probe_table({'gtsa': row, 'scratch': scratch}).splitlines()
+    assert lines[2] == '| GTSA pretrained | 9.00 ± 0.50 | 14.00 ± 1.00 | 20.00 ± 2.00 |'
+    assert lines[-1].startswith('| GTSA - random | +2.00 (spreads 0.50 / 0.50) | +1.50')
+
+
 # ------------------------------------------------------------------------------ slow
 def _is_real_number(value) -> bool:
     return isinstance(value, float) and math.isfinite(value)
@@ -194,23 +203,29 @@ def test_quick_demo_end_to_end(tmp_path):
     assert '| GTSA pretrained |' in result.stdout and '| random (scratch) |' in result.stdout
 
     results = json.loads((work_dir / 'results.json').read_text())
+    probe_keys = {f'{k}{std}' for k in demo.PROBE_KEYS for std in ('', '_std')}
     for init in ('gtsa', 'scratch'):
-        assert set(results[init]) == {'bbox_mAP', 'segm_mAP', 'mIoU'}
-        for name, value in results[init].items():
-            assert _is_real_number(value), (init, name, value)
+        assert set(results[init]) == {'bbox_mAP', 'segm_mAP', 'mIoU', *probe_keys, 'seeds',
+                                      'probe_label_fraction', 'probe_num_train'}
+        assert results[init]['seeds'] == list(demo.PROBE_SEEDS)
+        for name in {'bbox_mAP', 'segm_mAP', 'mIoU', *probe_keys}:
+            assert _is_real_number(results[init][name]), (init, name, results[init][name])
         assert 0.0 <= results[init]['bbox_mAP'] <= 1.0
         assert 0.0 <= results[init]['mIoU'] <= 100.0
+        assert 0.0 <= results[init]['probe_nn_mIoU'] <= 100.0
+        assert results[init]['probe_effective_rank'] > 0
     assert 'fraction' in results['units'] and 'percentage' in results['units']
     assert isinstance(results['notes'], list)
     stages = ('data', 'pretrain', 'det_gtsa', 'seg_gtsa', 'det_scratch', 'seg_scratch',
-              'figures', 'total')
+              'probes', 'figures', 'total')
     assert all(_is_real_number(results['timings_s'][s]) for s in stages)
     assert results['settings']['quick'] is True
     for name in ('pretrain_losses.png', 'pca_features.png', 'seg_predictions.png'):
         png = work_dir / name
         assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n', name
         assert str(png) in results['figures']
-    assert (work_dir / 'results.md').read_text().startswith('| backbone init |')
+    table = (work_dir / 'results.md').read_text()
+    assert table.startswith('| backbone init |') and '| GTSA - random |' in table
 
 
 class _FakeGenerator:
