@@ -9,7 +9,10 @@ and ``init_cfg=dict(type='Pretrained', ...)`` of a full Runner checkpoint all fa
 We keep ``weights_only=True`` and add exactly those types to torch's allowlist
 (``torch.serialization.add_safe_globals``). ``HistoryBuffer`` pickles its statistics
 functions as ``getattr(HistoryBuffer, 'min')``; rather than allowing ``getattr``, we
-allow a stand-in that resolves only those names on ``HistoryBuffer``. Arbitrary
+allow a stand-in that resolves only those names on ``HistoryBuffer``. ``bytes`` is
+allowed too: torch saves with pickle protocol 2, which writes an empty ``bytes`` object
+(the data of an empty numpy array, e.g. a ``HistoryBuffer`` that never got a value) as
+a call to ``bytes()``; building a bytes object runs no code. Arbitrary
 pickled code stays rejected, so a foreign or malicious file still fails to load
 instead of running code.
 """
@@ -41,7 +44,7 @@ def runner_checkpoint_safe_globals() -> list:
     multiarray = getattr(np, '_core', None)
     multiarray = multiarray.multiarray if multiarray is not None else np.core.multiarray
     safe = [HistoryBuffer, np.ndarray, np.dtype, multiarray._reconstruct, multiarray.scalar,
-            codecs.encode, (history_buffer_getattr, 'builtins.getattr')]
+            codecs.encode, bytes, (history_buffer_getattr, 'builtins.getattr')]
     # numpy >= 1.25 pickles each dtype through its own class (numpy.dtypes.Float64DType, ...).
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:

@@ -101,6 +101,25 @@ def test_weights_only_load_of_runner_checkpoint_still_rejects_code(tmp_path):
         torch.load(bad)
 
 
+def test_checkpoint_with_an_empty_history_buffer_loads(tmp_path):
+    """An empty numpy array pickles as ``bytes()`` under protocol 2 (torch.save's):
+    resume / load_from (MMEngine's _load_checkpoint) and GTSAPretrained read it."""
+    from mmengine.logging import HistoryBuffer
+    from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint
+
+    import gtsa_mm  # noqa: F401
+    from gtsa_mm.downstream import read_state_dict
+
+    path = tmp_path / 'empty_buffer.pth'
+    weights = {'backbone.cls_token': torch.ones(1, 1, 4)}
+    save_checkpoint({'state_dict': weights, 'message_hub': dict(
+        log_scalars={'train/loss': HistoryBuffer()})}, str(path))
+    loaded = _load_checkpoint(str(path), map_location='cpu')
+    assert len(loaded['message_hub']['log_scalars']['train/loss'].data[0]) == 0
+    torch.testing.assert_close(read_state_dict(str(path))['backbone.cls_token'],
+                               weights['backbone.cls_token'])
+
+
 @pytest.mark.slow
 def test_a_few_dozen_iterations_lower_the_loss(tmp_path):
     data = write_images(tmp_path / 'images', 8)
