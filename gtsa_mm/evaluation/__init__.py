@@ -17,6 +17,8 @@ from .backbones import (
 )
 from .collapse import collapse_statistics, effective_rank, map_tokens
 from .dense_evaluator import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     PROBES,
     DenseProbeSettings,
     evaluate_backbone,
@@ -42,7 +44,8 @@ from .probe_data import DenseProbeData, load_probe_data
 from .sensitivity import position_probe, random_crops, rotation_probe
 
 __all__ = [
-    'COLUMNS', 'PROBES', 'RANDOM', 'DenseProbeData', 'DenseProbeSettings', 'RidgeClassifier',
+    'COLUMNS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'PROBES', 'RANDOM', 'DenseProbeData',
+    'DenseProbeSettings', 'RidgeClassifier',
     'build_memory_bank', 'build_probe_backbone', 'collapse_statistics', 'confusion_matrix',
     'default_img_size', 'effective_rank', 'evaluate_backbone', 'evaluate_checkpoints',
     'extract_maps', 'json_safe', 'knn_label_transfer', 'linear_segmentation_probe',

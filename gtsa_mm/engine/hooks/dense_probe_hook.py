@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
@@ -11,6 +12,8 @@ from mmpretrain.registry import HOOKS
 from torch import nn
 
 from gtsa_mm.evaluation import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
     PROBES,
     DenseProbeData,
     DenseProbeSettings,
@@ -147,8 +150,8 @@ class DenseProbeHook(Hook):
             return {}
         model_cfg = runner.cfg.get('model', {})
         pre = model_cfg.get('data_preprocessor') or {}
-        mean = tuple(pre.get('mean', (123.675, 116.28, 103.53)))
-        std = tuple(pre.get('std', (58.395, 57.12, 57.375)))
+        mean = tuple(pre.get('mean', IMAGENET_MEAN))
+        std = tuple(pre.get('std', IMAGENET_STD))
         epochs_done = runner.epoch if epochs_done is None else epochs_done
         iters_done = runner.iter if iters_done is None else iters_done
         results, scalars = {}, {}
@@ -156,7 +159,7 @@ class DenseProbeHook(Hook):
             settings = self.settings
             if self.img_size is None:
                 size = getattr(backbone, 'img_size', None) or (224, 224)
-                settings = DenseProbeSettings(**{**vars(settings), 'img_size': int(size[0])})
+                settings = replace(settings, img_size=int(size[0]))
             result = evaluate_backbone(backbone, self.data, settings, mean, std, projector)
             results[which] = result
             for key, value in result.items():
