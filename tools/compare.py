@@ -58,8 +58,13 @@ def find_demo_config() -> Path:
 
 def budget_config_text(base: Path, epochs: int, data_root: str, num_images: int | None,
                        batch_size: int | None, lr: float, seed: int) -> str:
-    """A config on top of ``base`` whose schedule ends after ``epochs``."""
+    """A config on top of ``base`` whose schedule ends after ``epochs``.
+
+    Its ``DenseProbeHook`` probes on the labelled split next to ``data_root``
+    (``<demo data>/ade`` beside ``<demo data>/pretrain``).
+    """
     warmup = min(2, max(epochs // 10, 0))
+    probe_root = str(Path(data_root).parent / 'ade')
     lines = [
         f'_base_ = {str(base)!r}',
         f'max_epochs = {epochs}',
@@ -80,6 +85,8 @@ def budget_config_text(base: Path, epochs: int, data_root: str, num_images: int 
         f'default_hooks = dict(checkpoint=dict(interval={epochs}, max_keep_ckpts=1, '
         'save_last=True))',
         f'randomness = dict(seed={seed})',
+        "custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='DenseProbeHook', "
+        f'data_root={probe_root!r}, interval={max(1, epochs // 4)})]',
     ]
     dataset = [f'data_root={data_root!r}']
     if num_images:

@@ -44,6 +44,8 @@ def test_generated_configs_build(tmp_path):
     assert budget.train_dataloader.dataset.indices == 10
     assert budget.train_dataloader.batch_size == 8
     assert budget.model.type == 'GTSA'
+    probe = next(h for h in budget.custom_hooks if h.type == 'DenseProbeHook')
+    assert probe.data_root == '/data/ade'  # the labelled split beside the pretrain images
     dino = Config.fromfile(str(configs['dino']))
     assert dino.model.type == 'DINO' and 'predictor' not in dino.model
     assert dino.model.head.out_channels == 1024 and dino.model.head.hidden_channels == 256
@@ -102,6 +104,7 @@ def test_quick_run_of_two_methods(tmp_path):
                     '--work-dir', str(work)], check=True, cwd=REPO)
     document = json.loads((work / 'results.json').read_text())
     assert [r['name'] for r in document['results']] == ['gtsa', 'dino', 'random']
+    assert 'DenseProbe(student) after 1 epochs' in (work / 'gtsa' / 'train_stdout.log').read_text()
     for r in document['results']:
         assert 0 <= r['pos_acc'] <= 100 and 0 <= r['rot_acc'] <= 100
         assert 0 <= r['nn_mIoU'] <= 100 and r['feature_effective_rank'] > 0
