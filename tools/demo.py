@@ -436,25 +436,36 @@ def frozen_probes(checkpoint: Path, data_root: Path, use_teacher: bool,
     ``{'gtsa': {...}, 'scratch': {...}}`` with ``probe_*`` means, ``probe_*_std`` (over
     the seeds, ddof 0) and ``seeds``.
     """
+    from dataclasses import replace
+
     from mmengine.logging import MMLogger
 
     from gtsa_mm.evaluation import (
         DenseProbeSettings,
-        evaluate_checkpoints,
+        build_probe_backbone,
+        default_img_size,
+        evaluate_backbone,
+        evaluate_backbone_subsets,
+        load_backbone_weights,
         load_probe_data,
+        model_config,
+        normalisation,
         spread,
     )
 
     MMLogger.get_instance('gtsa_demo_probes', log_level='WARNING')
     data = load_probe_data(data_root / 'ade')
-    runs = {'gtsa': [], 'scratch': []}
-    for seed in seeds:
-        settings = DenseProbeSettings(probes=('linear', 'nn', 'collapse'),
-                                      label_fraction=fraction, subset_seed=seed, seed=seed)
-        gtsa, scratch = evaluate_checkpoints([str(checkpoint), 'random'], data, settings,
-                                             teacher=use_teacher)
-        runs['gtsa'].append(gtsa)
-        runs['scratch'].append(scratch)
+    model_cfg = model_config(str(checkpoint))  # the backbone of the checkpoint's config
+    mean, std = normalisation(model_cfg)
+    settings = DenseProbeSettings(img_size=default_img_size(model_cfg),
+                                  probes=('linear', 'nn', 'collapse'), label_fraction=fraction)
+    gtsa = build_probe_backbone(model_cfg)
+    load_backbone_weights(gtsa, str(checkpoint), use_teacher)
+    runs = {'gtsa': evaluate_backbone_subsets(gtsa, data, settings, seeds, mean, std),
+            'scratch': [evaluate_backbone(build_probe_backbone(model_cfg, seed), data,
+                                          replace(settings, subset_seed=seed, seed=seed),
+                                          mean, std)
+                        for seed in seeds]}
     out = {}
     for init, results in runs.items():
         renamed = [{ours: r[theirs] for ours, theirs in PROBE_KEYS.items()} for r in results]

@@ -125,30 +125,31 @@ def evaluate_backbone(backbone: nn.Module, data: DenseProbeData,
     Accuracies and IoUs are percentages. The backbone's mode is restored afterwards.
     """
     settings = settings or DenseProbeSettings()
+    return evaluate_backbone_subsets(backbone, data, settings, [settings.subset_seed], mean,
+                                     std, projector)[0]
+
+
+def evaluate_backbone_subsets(backbone: nn.Module, data: DenseProbeData,
+                              settings: DenseProbeSettings, subset_seeds: Sequence[int],
+                              mean: Sequence[float] = IMAGENET_MEAN,
+                              std: Sequence[float] = IMAGENET_STD,
+                              projector: nn.Module | None = None) -> list[dict]:
+    """:func:`evaluate_backbone` once per seeded subset of the labelled images.
+
+    The features are computed once: the label-dependent probes (linear, nearest
+    neighbour, position) run on each subset's rows of the training maps; the rotation
+    probe and the collapse monitor, which need no labels, once for all subsets.
+    ``settings.subset_seed`` is ignored; ``seconds`` is the time of the whole call.
+    """
     start = time.perf_counter()
     probes = set(settings.probes)
     size = settings.img_size
-    labelled = data.label_subset(settings.label_fraction, settings.subset_seed)
     val_maps, val_proj = extract_maps(backbone, to_batch(data.val_images, size, mean, std),
                                       settings.batch_size,
                                       projector if 'collapse' in probes else None)
-    result = dict(feature_dims=int(val_maps.shape[1]), grid=list(val_maps.shape[2:]),
-                  img_size=size, num_train=len(labelled.train_images),
-                  num_val=len(data.val_images), label_fraction=settings.label_fraction)
-    if probes & {'linear', 'nn', 'position'}:
-        train_maps, _ = extract_maps(backbone, to_batch(labelled.train_images, size, mean, std),
-                                     settings.batch_size)
-    if 'linear' in probes:
-        result.update(linear_segmentation_probe(
-            train_maps, labelled.train_labels, val_maps, data.val_labels, data.num_classes,
-            data.ignore_index, settings.alpha))
-    if 'nn' in probes:
-        result.update(nn_retrieval_probe(
-            train_maps, labelled.train_labels, val_maps, data.val_labels, data.num_classes,
-            data.ignore_index, settings.nn_k, settings.nn_temperature, settings.bank_size,
-            settings.seed, device=next(backbone.parameters()).device))
-    if 'position' in probes:
-        result.update(position_probe(train_maps, val_maps, settings.alpha))
+    head = dict(feature_dims=int(val_maps.shape[1]), grid=list(val_maps.shape[2:]),
+                img_size=size)
+    shared = {}
     if 'rotation' in probes:
         pooled, turns = {}, {}
         for split, images in (('train', data.train_images), ('val', data.val_images)):
@@ -158,14 +159,39 @@ def evaluate_backbone(backbone: nn.Module, data: DenseProbeData,
                                    settings.batch_size)
             pooled[split] = maps.mean((2, 3))
             turns[split] = torch.arange(4).repeat_interleave(len(crops))
-        result.update(rotation_probe(pooled['train'], turns['train'], pooled['val'],
+        shared.update(rotation_probe(pooled['train'], turns['train'], pooled['val'],
                                      turns['val'], settings.alpha))
     if 'collapse' in probes:
-        result.update(_prefixed('feature', collapse_statistics(map_tokens(val_maps))))
+        shared.update(_prefixed('feature', collapse_statistics(map_tokens(val_maps))))
         if val_proj is not None:
-            result.update(_prefixed('projector', collapse_statistics(map_tokens(val_proj))))
-    result['seconds'] = round(time.perf_counter() - start, 3)
-    return result
+            shared.update(_prefixed('projector', collapse_statistics(map_tokens(val_proj))))
+    if probes & {'linear', 'nn', 'position'}:
+        all_train_maps, _ = extract_maps(
+            backbone, to_batch(data.train_images, size, mean, std), settings.batch_size)
+    runs = []
+    for seed in subset_seeds:
+        chosen = data.subset_indices(settings.label_fraction, seed)
+        result = dict(head, num_train=len(chosen), num_val=len(data.val_images),
+                      label_fraction=settings.label_fraction)
+        if probes & {'linear', 'nn', 'position'}:
+            train_maps, train_labels = all_train_maps[chosen], data.train_labels[chosen]
+        if 'linear' in probes:
+            result.update(linear_segmentation_probe(
+                train_maps, train_labels, val_maps, data.val_labels, data.num_classes,
+                data.ignore_index, settings.alpha))
+        if 'nn' in probes:
+            result.update(nn_retrieval_probe(
+                train_maps, train_labels, val_maps, data.val_labels, data.num_classes,
+                data.ignore_index, settings.nn_k, settings.nn_temperature,
+                settings.bank_size, settings.seed, device=next(backbone.parameters()).device))
+        if 'position' in probes:
+            result.update(position_probe(train_maps, val_maps, settings.alpha))
+        result.update(shared)
+        runs.append(result)
+    seconds = round(time.perf_counter() - start, 3)
+    for result in runs:
+        result['seconds'] = seconds
+    return runs
 
 
 def settings_dict(settings: DenseProbeSettings) -> dict:

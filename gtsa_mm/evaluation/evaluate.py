@@ -15,7 +15,7 @@ from .backbones import (
     model_config,
     normalisation,
 )
-from .dense_evaluator import DenseProbeSettings, evaluate_backbone, settings_dict
+from .dense_evaluator import DenseProbeSettings, evaluate_backbone_subsets, settings_dict
 from .probe_data import DenseProbeData
 
 
@@ -51,8 +51,7 @@ def evaluate_checkpoints(checkpoints: Sequence[str], data: DenseProbeData,
         result = dict(name=names[i] if names else (RANDOM if is_random else checkpoint),
                       checkpoint=checkpoint, prefix=prefix, settings=settings_dict(run))
         seeds = list(subset_seeds) if subset_seeds else [settings.subset_seed]
-        runs = [evaluate_backbone(backbone, data, replace(run, subset_seed=s), mean, std)
-                for s in seeds]
+        runs = evaluate_backbone_subsets(backbone, data, run, seeds, mean, std)
         if len(runs) == 1:
             result.update(runs[0])
         else:

@@ -110,13 +110,12 @@ def nn_retrieval_probe(train_maps: Tensor, train_labels: np.ndarray, val_maps: T
         dict: ``nn_mIoU``, ``nn_aAcc`` (percent), ``nn_IoU`` and ``nn_bank_size``.
     """
     n, dims, h, w = val_maps.shape
-    del ignore_index  # distributions and scores both skip out-of-range labels
     bank_feats, bank_dists = build_memory_bank(train_maps, train_labels, num_classes,
                                                bank_size, seed)
     queries = F.normalize(val_maps.float().permute(0, 2, 3, 1).reshape(-1, dims), dim=-1)
     scores = knn_label_transfer(queries, bank_feats, bank_dists, k, temperature, device=device)
     pred = upsample_scores(scores.reshape(n, h, w, num_classes), val_labels.shape[1:]).numpy()
-    result = segmentation_scores(pred, val_labels, num_classes)
+    result = segmentation_scores(pred, val_labels, num_classes, ignore_index)
     out = {f'nn_{key}': value for key, value in result.items()}
     out['nn_bank_size'] = len(bank_feats)
     return out

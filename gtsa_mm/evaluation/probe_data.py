@@ -23,17 +23,23 @@ class DenseProbeData:
     ignore_index: int = 255
     class_names: tuple[str, ...] | None = None
 
+    def subset_indices(self, fraction: float, seed: int = 0) -> np.ndarray:
+        """Sorted indices of a seeded ``fraction`` of the training images (at least one)."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f'label fraction must be in (0, 1], got {fraction}')
+        if fraction == 1:
+            return np.arange(len(self.train_images))
+        count = max(1, round(fraction * len(self.train_images)))
+        return np.sort(np.random.default_rng(seed).permutation(len(self.train_images))[:count])
+
     def label_subset(self, fraction: float, seed: int = 0) -> DenseProbeData:
         """The same data with a seeded ``fraction`` of the labelled training images.
 
         At least one image is kept; the validation split is unchanged.
         """
-        if not 0 < fraction <= 1:
-            raise ValueError(f'label fraction must be in (0, 1], got {fraction}')
         if fraction == 1:
             return self
-        count = max(1, round(fraction * len(self.train_images)))
-        chosen = np.sort(np.random.default_rng(seed).permutation(len(self.train_images))[:count])
+        chosen = self.subset_indices(fraction, seed)
         return replace(self, train_images=[self.train_images[i] for i in chosen],
                        train_labels=self.train_labels[chosen])
 
