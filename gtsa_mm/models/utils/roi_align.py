@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import Tensor
+
+from gtsa_mm.geometry import NUM_ROTATIONS, quarter_turn
 
 
 def _axis_weights(start: Tensor, length: Tensor, output_size: int, size: int,
@@ -101,9 +104,19 @@ def roi_align(features: Tensor, rois: Tensor, output_size: int,
 
 
 def rot90_table(size: int, device: torch.device | None = None) -> Tensor:
-    """``(4, size * size)`` cell permutations of ``torch.rot90(grid, k)``, k = 0..3."""
-    grid = torch.arange(size * size, device=device).view(size, size)
-    return torch.stack([torch.rot90(grid, k, dims=(0, 1)).reshape(-1) for k in range(4)])
+    """``(4, size * size)`` cell permutations of ``torch.rot90(grid, k)``, k = 0..3.
+
+    Row ``k`` lists, for each cell of the turned grid, the source cell: the cell's
+    index point ``(col, row)`` turned back by ``k`` with
+    :func:`gtsa_mm.geometry.quarter_turn` (the views' rule, on indices: extent
+    ``size - 1``).
+    """
+    rows, cols = np.mgrid[0:size, 0:size]
+    cells = np.stack([cols, rows], -1).reshape(-1, 2)  # (x, y) of every turned cell
+    k = -np.arange(NUM_ROTATIONS)[:, None]  # turn back
+    source_x, source_y = np.moveaxis(quarter_turn(cells, k, size - 1), -1, 0)
+    table = np.rint(source_y * size + source_x).astype(np.int64)
+    return torch.from_numpy(table).to(device)
 
 
 def rot90_batched(x: Tensor, k: Tensor, table: Tensor | None = None) -> Tensor:
@@ -117,7 +130,7 @@ def rot90_batched(x: Tensor, k: Tensor, table: Tensor | None = None) -> Tensor:
     num, channels, size, _ = x.shape
     if table is None:
         table = rot90_table(size, x.device)
-    index = table[k.remainder(4)]  # (P, s*s)
+    index = table[k.remainder(NUM_ROTATIONS)]  # (P, s*s)
     out = x.reshape(num, channels, size * size).gather(
         2, index[:, None, :].expand(num, channels, size * size))
     return out.view_as(x)
