@@ -1,4 +1,13 @@
-"""GTSA's multi-crop transform: overlapping crops, colour augmentation, rotation."""
+"""GTSA's multi-crop transform: overlapping crops, colour augmentation, rotation.
+
+Why its own colour operations rather than MMPretrain's ``ColorJitter``: measured
+2026-12-01 (1 OpenCV thread, median of 240 calls, mmpretrain 1.2.0, mmcv 2.1.0,
+numpy 2.4), brightness + contrast + saturation 0.8 take 0.19 ms here against
+1.22 ms in ``ColorJitter`` on a 224 px view (0.05 vs 0.33 ms at 96 px), and
+``ColorJitter``'s hue step (``mmcv.adjust_hue``) raises ``OverflowError`` for every
+negative hue shift under numpy 2. The ops also draw from the sample's generator
+(``aug_seed``), where ``ColorJitter`` draws from NumPy's global state.
+"""
 from __future__ import annotations
 
 import cv2
