@@ -95,6 +95,15 @@ class GTSAHead(BaseModule):
         super().__init__(init_cfg=init_cfg)
         if target not in ('region', 'global'):
             raise ValueError(f"GTSA: target must be 'region' or 'global', got {target!r}")
+        self.target = target
+        self.num_global = num_global
+        self.patch_size = patch_size
+        self.region_sizes = tuple(region_sizes)
+        first, second, reverse = global_pair_index(num_global)
+        self.register_buffer('pair_teacher', first, persistent=False)
+        self.register_buffer('pair_student', second, persistent=False)
+        self.register_buffer('pair_reversed', reverse, persistent=False)
+
         weights = dict(DEFAULT_LOSS_WEIGHTS, **(loss_weights or {}))
         region_loss = dict(region_loss)
         weights['loss_region'] = region_loss.pop('loss_weight', weights['loss_region'])
@@ -105,16 +114,8 @@ class GTSAHead(BaseModule):
             weights['loss_patch'] = patch_loss.pop('loss_weight', weights['loss_patch'])
             self.patch_loss = MODELS.build(patch_loss)
         self.base_loss_weights = weights
-        self.num_global = num_global
-        self.patch_size = patch_size
-        self.region_sizes = tuple(region_sizes)
-        self.target = target
         self.patch_loss_warmup_epochs = patch_loss_warmup_epochs
         self.patch_loss_warmup_iters = patch_loss_warmup_iters
-        first, second, reverse = global_pair_index(num_global)
-        self.register_buffer('pair_teacher', first, persistent=False)
-        self.register_buffer('pair_student', second, persistent=False)
-        self.register_buffer('pair_reversed', reverse, persistent=False)
 
     # ----------------------------------------------------------------- weights
     def patch_loss_weight(self) -> float:
