@@ -59,3 +59,18 @@ def sgd_step(model, data, optimizer, amp_dtype=None):
     grads = torch.cat([p.grad.flatten() for p in model.backbone.parameters()])
     optimizer.step()
     return {k: float(v) for k, v in losses.items()}, grads
+
+
+def assert_steps_match(reference, candidate, batches, amp_dtype=None, steps: int = 4) -> None:
+    """``steps`` SGD steps of two models on alternating ``batches`` (step 0 captures graphs
+    or compiles, later steps replay with updated weights): the same losses and backbone
+    gradients at every step, looser under autocast."""
+    models = (reference, candidate)
+    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in models]
+    tol = dict(rtol=2e-2, atol=2e-3) if amp_dtype else dict(rtol=1e-4, atol=1e-5)
+    for step in range(steps):
+        data = batches[step % len(batches)]
+        (a, ga), (b, gb) = (sgd_step(m, data, o, amp_dtype) for m, o in zip(models, opts))
+        for key in a:
+            torch.testing.assert_close(torch.tensor(b[key]), torch.tensor(a[key]), **tol)
+        torch.testing.assert_close(gb, ga, **tol)
