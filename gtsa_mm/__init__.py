@@ -8,9 +8,16 @@ Configs reach it through::
 """
 __version__ = '0.1.0'
 
-from . import datasets, downstream, engine, evaluation, models  # noqa: E402,F401  (registers components)
+from . import (  # noqa: E402,F401  (registers components)
+    datasets,
+    downstream,
+    engine,
+    evaluation,
+    models,
+    registry,  # noqa: E402,F401  (the gtsa_mm scope: `_base_ = 'gtsa_mm::...'`)
+)
 from .checkpoint import patch_mmengine_checkpoint_loading  # noqa: E402
 
 patch_mmengine_checkpoint_loading()
 
-__all__ = ['__version__', 'datasets', 'downstream', 'engine', 'evaluation', 'models']
+__all__ = ['__version__', 'datasets', 'downstream', 'engine', 'evaluation', 'models', 'registry']

@@ -18,6 +18,7 @@ from mmengine.runner import Runner
 # Registers gtsa_mm's components and MMEngine's checkpoint types (torch >= 2.6).
 import gtsa_mm  # noqa: F401
 from gtsa_mm.engine.optimizers import enable_amp
+from gtsa_mm.registry import drop_collate_fn_scope
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,6 +52,7 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    drop_collate_fn_scope(cfg)  # a config inheriting 'gtsa_mm::...'
     cfg.launcher = args.launcher
     if args.launcher != 'none' and not torch.cuda.is_available():
         # NCCL needs GPUs; multi-process CPU runs (tests, laptops) use gloo.
