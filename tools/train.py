@@ -17,8 +17,10 @@ from mmengine.runner import Runner
 
 # Registers gtsa_mm's components and MMEngine's checkpoint types (torch >= 2.6).
 import gtsa_mm  # noqa: F401
+from gtsa_mm.engine.hooks import NonFiniteLossError
 from gtsa_mm.engine.optimizers import enable_amp
 from gtsa_mm.registry import drop_collate_fn_scope
+from gtsa_mm.stack_warnings import quiet_stack_deprecations
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -96,7 +98,14 @@ def main(argv: list[str] | None = None) -> None:
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    runner.train()
+    quiet_stack_deprecations(runner.logger)
+    try:
+        runner.train()
+    except NonFiniteLossError as error:
+        # The message says where, which terms, the last checkpoint and how to resume;
+        # a traceback around it adds nothing.
+        runner.logger.error(str(error))
+        sys.exit(1)
 
 
 if __name__ == '__main__':
