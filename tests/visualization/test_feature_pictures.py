@@ -199,3 +199,38 @@ def test_tool_help_and_a_run_with_a_random_comparison(checkpoints, tmp_path):
                              capture_output=True, text=True, timeout=300)
     assert missing.returncode != 0 and 'nope.jpg' in missing.stderr
     assert 'Traceback' not in missing.stderr
+
+
+def test_a_dino_checkpoint_with_a_class_token_backbone(tmp_path):
+    """A DINO Runner-layout checkpoint (its ViT returns the class token) gives patch maps."""
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+
+    import gtsa_mm  # noqa: F401
+
+    model_cfg = dict(
+        type='DINO',
+        backbone=dict(type='VisionTransformer', arch=dict(embed_dims=32, num_layers=2,
+                                                          num_heads=2, feedforward_channels=64),
+                      img_size=32, patch_size=8, out_type='cls_token'),
+        head=dict(type='DINOProjectionHead', in_channels=32, hidden_channels=32,
+                  bottleneck_channels=16, out_channels=20),
+        loss=dict(type='DINOLoss', out_channels=20))
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    checkpoint = tmp_path / 'dino.pth'
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(cfg=Config(dict(model=model_cfg)).pretty_text)), checkpoint)
+    image = np.random.default_rng(0).integers(0, 256, (40, 40, 3), np.uint8)
+    loaded = load_vit(str(checkpoint))
+    features = patch_features(loaded, [image])
+    assert features.shape == (1, 4, 4, 32)
+    with torch.no_grad():
+        own = model.backbone
+        own.eval()
+        own.out_type = 'featmap'
+        from gtsa_mm.evaluation.dense_evaluator import to_batch
+        expected = own(to_batch([image], 32, loaded.mean, loaded.std))[-1]
+    np.testing.assert_allclose(features[0], expected[0].permute(1, 2, 0).numpy(), atol=1e-5)
+    assert last_block_attention(loaded, [image]).shape == (1, 2, 4, 4)
