@@ -55,7 +55,7 @@ else
     PYTAG=$("$PY" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')
     WHEEL_DIR="$CACHE_DIR/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$PYTAG-$PLATFORM"
     if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
-        say "    building mmcv $MMCV_VERSION from its sdist (about 20 minutes on 2 cores)"
+        say "    building mmcv $MMCV_VERSION from its sdist (10-20 minutes on 2 cores)"
         BUILD=$(mktemp -d)
         trap 'rm -rf "$BUILD"' EXIT
         quiet "$PY" -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: \
