@@ -19,12 +19,6 @@ from .stages import PRETRAIN_CONFIG, build_stages, default_settings, stages_of
 #: ``tools/make_demo_data.py`` flags of the demo's data set, and of ``--quick``'s.
 DATA_FLAGS = dict(num_pretrain=512, num_train=128, num_val=32, image_size=256)
 QUICK_DATA_FLAGS = dict(num_pretrain=32, num_train=8, num_val=4, image_size=256)
-#: The detection split (``<data-root>/detection``): fewer, larger objects than the
-#: segmentation scenes, so that a Mask R-CNN trained for minutes on a CPU detects them.
-DET_DATA_FLAGS = dict(num_pretrain=0, num_train=128, num_val=32, image_size=256,
-                      min_objects=3, max_objects=6, object_scale=1.6)
-QUICK_DET_DATA_FLAGS = dict(DET_DATA_FLAGS, num_train=8, num_val=4)
-DET_DATA_DIR = 'detection'
 
 
 def ensure_data(data_root: Path, flags: dict, say) -> bool:
@@ -119,13 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(message, flush=True)
 
     work_dir, data_root = args.work_dir.resolve(), args.data_root.resolve()
-    det_data_root = data_root / DET_DATA_DIR
     work_dir.mkdir(parents=True, exist_ok=True)
     timings, cpu = {}, {}
     data_start = time.perf_counter()
     flags = QUICK_DATA_FLAGS if args.quick else DATA_FLAGS
     ensure_data(data_root, flags, say)
-    ensure_data(det_data_root, QUICK_DET_DATA_FLAGS if args.quick else DET_DATA_FLAGS, say)
     timings['data'] = time.perf_counter() - data_start
 
     settings = default_settings(args.quick)
@@ -136,8 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings.seeds = tuple(args.seeds)
     scratch = not args.skip_scratch
     stages, checkpoint = build_stages(settings, data_root, work_dir, args.pretrained, scratch,
-                                      num_train=flags['num_train'],
-                                      det_data_root=det_data_root)
+                                      num_train=flags['num_train'])
     cpus = len(os.sched_getaffinity(0))
     threads = args.threads or max(1, cpus // args.jobs)
     say(f'{len(stages)} stages, {args.jobs} at a time, {threads} torch thread(s) each; '
@@ -167,9 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results, units=UNITS, notes=notes, timings_s=timings, cpu_s=cpu,
         machine=_machine(cpus, load),
         settings=dict(asdict(settings), quick=args.quick, jobs=args.jobs, threads=threads,
-                      data=flags, det_data=dict(
-                          QUICK_DET_DATA_FLAGS if args.quick else DET_DATA_FLAGS,
-                          root=str(det_data_root))),
+                      data=flags),
         pretrained_checkpoint=str(checkpoint), figures=[])
     results_file = work_dir / 'results.json'
 
@@ -187,8 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         say('figures:')
         figures_start = time.perf_counter()
-        report['figures'] = make_figures(stages, checkpoint, data_root, det_data_root,
-                                         work_dir, scratch, PRETRAIN_CONFIG, say)
+        report['figures'] = make_figures(stages, checkpoint, data_root, work_dir, scratch,
+                                         PRETRAIN_CONFIG, say)
         timings['figures'] = time.perf_counter() - figures_start
         write_report()
 

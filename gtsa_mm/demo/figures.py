@@ -269,8 +269,8 @@ def last_checkpoint(work_dir: Path) -> Path:
     return sorted(work_dir.glob('*.pth'), key=lambda p: p.stat().st_mtime)[-1]
 
 
-def make_figures(stages: Sequence, checkpoint: Path, data_root: Path, det_data_root: Path,
-                 work_dir: Path, scratch: bool, pretrain_config: Path, say) -> list[str]:
+def make_figures(stages: Sequence, checkpoint: Path, data_root: Path, work_dir: Path,
+                 scratch: bool, pretrain_config: Path, say) -> list[str]:
     """All pictures; the fine-tune pictures show each init's first seed."""
     import matplotlib
     from mmengine.logging import MMLogger
@@ -303,7 +303,7 @@ def make_figures(stages: Sequence, checkpoint: Path, data_root: Path, det_data_r
          for title, s in seg.items()}, data_root, work_dir / 'seg_predictions.png', classes))
     written.append(plot_det_predictions(
         {title: (s.work_dir / 'config.py', last_checkpoint(s.work_dir))
-         for title, s in det.items()}, det_data_root / 'coco', work_dir / 'det_predictions.png',
+         for title, s in det.items()}, data_root / 'coco', work_dir / 'det_predictions.png',
         classes))
     for path in written:
         say(f'  wrote {path}')

@@ -111,10 +111,7 @@ def pretrain_config(settings: Settings, data_root: Path, work_dir: Path):
 
 def det_config(settings: Settings, data_root: Path, work_dir: Path, checkpoint: Path | None,
                seed: int = 0):
-    """The Mask R-CNN demo config: GTSA init from ``checkpoint``, or random (None).
-
-    ``data_root`` is the detection split's root (its ``coco/`` folder is read).
-    """
+    """The Mask R-CNN demo config: GTSA init from ``checkpoint``, or random (None)."""
     cfg = _config(DET_CONFIG)
     epochs = settings.det_epochs
     if epochs != cfg.train_cfg.max_epochs:
@@ -195,13 +192,13 @@ def stage_name(kind: str, init: str, seed: int) -> str:
 
 
 def build_stages(settings: Settings, data_root: Path, work_dir: Path,
-                 pretrained: Path | None, scratch: bool, num_train: int,
-                 det_data_root: Path | None = None) -> tuple[list[Stage], Path]:
+                 pretrained: Path | None, scratch: bool,
+                 num_train: int) -> tuple[list[Stage], Path]:
     """The stages in order of priority, and the GTSA checkpoint the fine-tunes load.
 
     Fine-tunes of seed ``s`` write to ``<work_dir>/<kind>_<init>/seed<s>``; the
-    random-init ones do not wait for pretraining. ``det_data_root`` is the detection
-    split's root (default ``data_root``).
+    random-init ones do not wait for pretraining. ``num_train``: the labelled training
+    images the label-scarce subsets are drawn from.
     """
     stages = []
     if pretrained is None:
@@ -218,8 +215,7 @@ def build_stages(settings: Settings, data_root: Path, work_dir: Path,
                 init_checkpoint = checkpoint if init == 'gtsa' else None
                 out = work_dir / f'{kind}_{init}' / f'seed{seed}'
                 if kind == 'det':
-                    cfg = det_config(settings, det_data_root or data_root, out,
-                                     init_checkpoint, seed)
+                    cfg = det_config(settings, data_root, out, init_checkpoint, seed)
                 else:
                     cfg = seg_config(settings, data_root, out, init_checkpoint, seed,
                                      low_label=kind == 'seg_low_label', num_train=num_train)

@@ -116,8 +116,7 @@ def test_stages_quick(tmp_path):
     settings = stages.default_settings(quick=True)
     assert settings.seeds == stages.QUICK_SEEDS
     built, checkpoint = stages.build_stages(settings, tmp_path / 'data', tmp_path / 'work',
-                                            pretrained=None, scratch=True, num_train=128,
-                                            det_data_root=tmp_path / 'det')
+                                            pretrained=None, scratch=True, num_train=128)
     by_name = {s.name: s for s in built}
     expected = ['pretrain'] + [f'{kind}_{init}_seed{seed}' for seed in settings.seeds
                                for kind in stages.FINETUNES for init in stages.INITS]
@@ -138,8 +137,8 @@ def test_stages_quick(tmp_path):
                 else:
                     assert cfg.model.backbone.init_cfg is None and stage.needs == ()
             assert det.config.val_evaluator.ann_file == str(
-                tmp_path / 'det' / 'coco' / 'annotations' / 'instances_val.json')
-            assert det.config.train_dataloader.dataset.data_root == str(tmp_path / 'det' / 'coco')
+                tmp_path / 'data' / 'coco' / 'annotations' / 'instances_val.json')
+            assert det.config.train_dataloader.dataset.data_root == str(tmp_path / 'data' / 'coco')
             assert seg.config.train_dataloader.dataset.data_root == str(tmp_path / 'data' / 'ade')
             assert det.config.train_cfg.max_epochs == 1 and seg.config.train_cfg.max_iters == 4
             # quick: 8 training images, one (1/8) for the label-scarce fine-tune
@@ -291,7 +290,7 @@ def test_quick_demo_end_to_end(tmp_path):
     (dict(version=mdd.GENERATOR_VERSION, config=dict(class_colours=False)), False),
     (dict(version='1.0.0', config=dict()), True),  # class-coloured data of generator 1.0
     (dict(version=mdd.GENERATOR_VERSION, config=dict(class_colours=True)), True),
-    (dict(version=mdd.GENERATOR_VERSION, config=dict(object_scale=1.6)), True),
+    (dict(version=mdd.GENERATOR_VERSION, config=dict(object_scale=1.6)), True),  # other sizes
 ])
 def test_data_of_another_generator_is_regenerated(tmp_path, monkeypatch, meta, regenerates):
     counts = dict(pretrain=10**4, train=10**4, val=10**4)
@@ -305,18 +304,3 @@ def test_data_of_another_generator_is_regenerated(tmp_path, monkeypatch, meta, r
     if regenerates:
         assert calls[0][:2] == ['--out', str(tmp_path)]
         assert any('regenerating' in line for line in said)
-
-
-def test_detection_split_flags_are_checked(tmp_path, monkeypatch):
-    """Data of the detection flags counts as current only for those flags."""
-    flags = cli.DET_DATA_FLAGS
-    config = {k: v for k, v in flags.items() if k in ('min_objects', 'max_objects',
-                                                      'object_scale')}
-    (tmp_path / 'meta.json').write_text(json.dumps(dict(
-        version=mdd.GENERATOR_VERSION, complete=True, config=config,
-        num_images=dict(pretrain=0, train=flags['num_train'], val=flags['num_val']))))
-    calls = []
-    monkeypatch.setattr('gtsa_mm.demo_data.cli.main', lambda argv: calls.append(argv) or 0)
-    assert cli.ensure_data(tmp_path, flags, say=lambda _: None) is False
-    assert cli.ensure_data(tmp_path, cli.DATA_FLAGS, say=lambda _: None) is True
-    assert '--object-scale' not in calls[0]

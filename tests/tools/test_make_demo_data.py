@@ -310,3 +310,28 @@ def test_mmseg_dataset_reads_the_label_maps(demo):
         np.testing.assert_array_equal(sample['gt_seg_map'], expected)
         assert sample['img'].shape == (HEIGHT, WIDTH, 3)
         assert Path(sample['img_path']).stem == Path(sample['seg_map_path']).stem
+
+
+def test_object_scale_scales_the_labelled_objects_only():
+    def scene(scale):
+        return mdd.sample_scene(np.random.default_rng(5), 128, 96, 4, 8, object_scale=scale)
+
+    base, large = scene(1.0), scene(1.7)
+    # the same objects (drawn in another order: nearer-looking ones are drawn later)
+    by_centre = {obj.center: obj for obj in large.objects}
+    assert len(by_centre) == len(base.objects) == len(large.objects)
+    pairs = [(obj, by_centre[obj.center]) for obj in base.objects]
+    assert any(a.label > 0 for a, _ in pairs) and any(a.label == 0 for a, _ in pairs)
+    for a, b in pairs:
+        assert b.label == a.label
+        assert b.radius == pytest.approx(1.7 * a.radius if a.label > 0 else a.radius)
+    with pytest.raises(ValueError, match='object_scale'):
+        scene(0.0)
+
+
+def test_object_scale_flag_is_recorded_and_checked(tmp_path, capsys):
+    out = _generate(tmp_path / 'big', '--object-scale', '1.5')
+    assert json.loads((out / 'meta.json').read_text())['config']['object_scale'] == 1.5
+    with pytest.raises(SystemExit):
+        main(['--out', str(tmp_path / 'bad'), '--object-scale', '0', '--quiet'])
+    assert '--object-scale' in capsys.readouterr().err
