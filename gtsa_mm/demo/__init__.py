@@ -4,10 +4,12 @@ backbone and from random initialisation over several seeds, frozen-backbone prob
 results table with spreads, and pictures.
 
 - :mod:`.stages`: the stage configs (the demo configs with data roots, seeds, inits);
+- :mod:`.schedules`: the pretraining schedule for another epoch count than the configs';
 - :mod:`.jobs`: stages as ``tools/train.py`` subprocesses, a few at a time;
 - :mod:`.results`: metrics from the stages' logs, probes, tables;
 - :mod:`.figures`: the pictures;
-- :mod:`.cli`: the command line.
+- :mod:`.cli`: the command line;
+- :mod:`.comparison`: ``tools/compare.py``, GTSA vs. its ablations vs. DINO at one budget.
 """
 from .cli import main
 

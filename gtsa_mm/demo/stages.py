@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .jobs import REPO, Stage
+from .schedules import set_pretrain_epochs
 
 PRETRAIN_CONFIG = REPO / 'configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py'
 DET_CONFIG = REPO / 'configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-8e_demo.py'
@@ -81,21 +82,7 @@ def pretrain_config(settings: Settings, data_root: Path, work_dir: Path):
     cfg = _config(PRETRAIN_CONFIG)
     epochs = settings.pretrain_epochs
     if epochs != cfg.train_cfg.max_epochs:
-        warmup = min(cfg.warmup_epochs, max(epochs - 1, 0))  # lr warm-up
-        lr = cfg.optim_wrapper.optimizer.lr
-        schedule = [dict(type='CosineAnnealingLR', T_max=epochs - warmup, eta_min=lr / 100,
-                         by_epoch=True, begin=warmup, end=epochs,
-                         convert_to_iter_based=True),
-                    dict(type='CosineAnnealingWeightDecay', eta_min=0.4, T_max=epochs,
-                         by_epoch=True, begin=0, end=epochs, convert_to_iter_based=True)]
-        if warmup:
-            schedule.insert(0, dict(type='LinearLR', start_factor=1e-3, by_epoch=True,
-                                    begin=0, end=warmup, convert_to_iter_based=True))
-        cfg.param_scheduler = schedule
-        # the authors' boundary: patch loss off through the last lr warm-up epoch
-        cfg.model.patch_loss_warmup_epochs = min(warmup + 1, epochs - 1) if warmup else 0
-        cfg.train_cfg.max_epochs = epochs
-        cfg.default_hooks.checkpoint.interval = epochs
+        set_pretrain_epochs(cfg, epochs, warmup_epochs=min(cfg.warmup_epochs, epochs - 1))
     loader = cfg.train_dataloader
     loader.dataset.data_root = str(data_root / 'pretrain')
     for hook in cfg.get('custom_hooks', []):

@@ -1,4 +1,4 @@
-"""Fixtures of the downstream tests (helpers in ``downstream_helpers.py``)."""
+"""Fixtures of the downstream tests (helpers in ``tests/downstream_helpers.py``)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,26 +2,19 @@
 optimizer and schedules as a run that never stopped (SeededSampler + ExactResumeHook)."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from pretrain_helpers import REPO, tiny_pretrain_cfg, write_images
+from pretrain_helpers import tiny_pretrain_cfg, write_images
 
 import gtsa_mm  # noqa: F401  (registers the components; weights-only checkpoint loading)
 from gtsa_mm.datasets import SeededIndex, SeededSampler, UnlabeledImageFolder
+from gtsa_mm.engine import train_cli
 from gtsa_mm.engine.hooks.exact_resume_hook import iteration_seed
 
 NUM_IMAGES, BATCH, EPOCHS = 8, 2, 2  # 4 iterations per epoch, 8 in all
-
-
-def load_train_tool():
-    spec = importlib.util.spec_from_file_location('gtsa_train_tool', REPO / 'tools' / 'train.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def resume_cfg(work_dir: Path, data: Path, num_workers: int = 2):
@@ -46,7 +39,7 @@ def straight_run(tmp_path_factory):
     data = write_images(root / 'images', NUM_IMAGES)
     config = root / 'tiny_gtsa.py'
     resume_cfg(root / 'straight', data).dump(str(config))
-    load_train_tool().main([str(config), '--work-dir', str(root / 'straight')])
+    train_cli.main([str(config), '--work-dir', str(root / 'straight')])
     return root, config
 
 
@@ -74,7 +67,7 @@ def test_resume_reproduces_the_straight_run_exactly(straight_run, tmp_path, stop
     resumed with --resume: the final checkpoint equals the straight run's bit for bit."""
     root, config = straight_run
     work = tmp_path / 'resumed'
-    load_train_tool().main([str(config), '--work-dir', str(work),
+    train_cli.main([str(config), '--work-dir', str(work),
                             '--resume', str(root / 'straight' / f'iter_{stop_at}.pth')])
     # only the missing iterations ran
     assert not (work / f'iter_{stop_at}.pth').exists()

@@ -1,8 +1,8 @@
-"""Tests of tools/compare.py: --help, the generated configs, and the table / JSON / plot
-assembly on fake numbers (the real comparison is far too long for a test)."""
+"""Tests of tools/compare.py (gtsa_mm.demo.comparison): --help, the budget configs, and
+the table / JSON / plot assembly on fake numbers (the real comparison is far too long for
+a test)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from gtsa_mm.demo import comparison as compare
+
 REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / 'tools' / 'compare.py'
-_spec = importlib.util.spec_from_file_location('compare', TOOL)
-compare = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault('compare', compare)
-_spec.loader.exec_module(compare)
 
 
 def test_help():
@@ -60,6 +58,34 @@ def test_generated_configs_build(tmp_path):
             cfg.merge_from_dict({key: None if value == 'None' else
                                  False if value == 'False' else value})
             MODELS.build(cfg.model)
+
+
+def test_budget_of_the_demo_configs_epochs_is_the_demo_configs(tmp_path):
+    """At the demo configs' 24 epochs the budget changes only data, seed and probe cadence."""
+    from mmengine.config import Config
+
+    configs = compare.write_configs(tmp_path, 24, '/data/pretrain/', None, None, seed=0)
+    for name, shipped in (('gtsa', compare.PRETRAIN_CONFIG), ('dino', compare.DINO_CONFIG)):
+        budget, demo = Config.fromfile(str(configs[name])), Config.fromfile(str(shipped))
+        assert budget.param_scheduler == demo.param_scheduler
+        assert budget.model == demo.model and budget.optim_wrapper == demo.optim_wrapper
+        assert budget.train_cfg == demo.train_cfg
+        assert budget.default_hooks == demo.default_hooks
+        probe = next(h for h in budget.custom_hooks if h.type == 'DenseProbeHook')
+        assert probe.interval == 6 and probe.data_root == '/data/ade'
+        assert budget.train_dataloader.dataset.data_root == '/data/pretrain/'
+
+
+def test_budget_of_two_epochs_has_no_warmup(tmp_path):
+    from mmengine.config import Config
+
+    configs = compare.write_configs(tmp_path, 2, '/data/pretrain/', None, None, seed=0)
+    budget = Config.fromfile(str(configs['gtsa']))
+    assert [s.type for s in budget.param_scheduler] == ['CosineAnnealingLR',
+                                                        'CosineAnnealingWeightDecay']
+    assert budget.model.patch_loss_warmup_epochs == 0
+    dino = Config.fromfile(str(configs['dino'])).model
+    assert (dino.teacher_temp_warmup_epochs, dino.freeze_last_layer_epochs) == (1, 0)
 
 
 def _fake_results() -> list[dict]:

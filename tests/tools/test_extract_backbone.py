@@ -1,18 +1,15 @@
-"""tools/extract_backbone.py: student/teacher out of a GTSA Runner checkpoint into
-MMPretrain's and timm's key layouts, checked by identical model outputs."""
+"""tools/extract_backbone.py (gtsa_mm.downstream.backbone_extraction): student/teacher out
+of a GTSA Runner checkpoint into MMPretrain's and timm's key layouts, checked by identical
+model outputs."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / 'tests' / 'downstream'))
-from downstream_helpers import (  # noqa: E402
+from downstream_helpers import (
     PATCH_SIZE,
     PRETRAIN_IMG_SIZE,
     TINY_VIT,
@@ -20,19 +17,15 @@ from downstream_helpers import (  # noqa: E402
     tiny_vit,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / 'tools' / 'extract_backbone.py'
-
-
-def load_tool():
-    spec = importlib.util.spec_from_file_location('extract_backbone', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')
 def tool():
-    return load_tool()
+    from gtsa_mm.downstream import backbone_extraction
+
+    return backbone_extraction
 
 
 @pytest.fixture(scope='module')

@@ -49,10 +49,7 @@ def test_pretraining_from_a_config_file(tmp_path, launcher):
     (['--amp-dtype', 'bfloat16'], 'bfloat16', dict(enabled=False)),
 ])
 def test_amp_flags_set_the_optim_wrapper(flags, dtype, loss_scale):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('train_tool', REPO / 'tools' / 'train.py')
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    from gtsa_mm.engine import train_cli as train
     config = str(REPO / 'configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py')
     cfg = train.build_config(train.parse_args([config, *flags]))
     # the AMP variant of the config's wrapper: the per-parameter clip rule stays

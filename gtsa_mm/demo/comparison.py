@@ -1,0 +1,247 @@
+"""GTSA vs. its ablations vs. DINO at equal budget on the demo data (``tools/compare.py``).
+
+Every method is pretrained by ``tools/train.py`` (one subprocess each) from a demo
+pretraining config with the budget (epochs, images, batch, seed) set on it:
+``configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py`` for GTSA and its ablations (each
+one ``--cfg-options`` away, :data:`VARIANTS`) and
+``configs/dino/dino_vit-tiny-p8_1xb32-coslr-24e_demo.py`` (same ViT, crops, data, optimiser)
+for DINO. The probes of :mod:`gtsa_mm.evaluation` then score each last checkpoint and a
+randomly initialised backbone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .jobs import REPO, TRAIN_SCRIPT
+from .schedules import set_pretrain_epochs
+from .stages import PRETRAIN_CONFIG
+
+DINO_CONFIG = REPO / 'configs/dino/dino_vit-tiny-p8_1xb32-coslr-24e_demo.py'
+
+#: name -> --cfg-options on top of the GTSA budget config (None: the DINO config)
+VARIANTS: dict[str, list[str] | None] = {
+    'gtsa': [],
+    'no_rotation': ['model.rotation_head=None'],
+    'no_patch': ['model.patch_loss=None'],
+    'no_rotate_target': ['model.region_loss.rotate_target=False'],
+    'global_target': ['model.target=global'],
+    'dino': None,
+}
+
+
+def budget_config(config: Path, epochs: int, data_root: str, num_images: int | None,
+                  batch_size: int | None, seed: int):
+    """The demo pretraining ``config`` with the comparison's budget set on it.
+
+    Its schedule ends after ``epochs`` (lr warm-up: a tenth of them, at most 2), its
+    ``DenseProbeHook`` probes 4 times on the labelled split next to ``data_root``
+    (``<demo data>/ade`` beside ``<demo data>/pretrain``).
+    """
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(config))
+    set_pretrain_epochs(cfg, epochs, warmup_epochs=min(2, epochs // 10))
+    cfg.randomness.seed = seed
+    for hook in cfg.custom_hooks:
+        if hook.type == 'DenseProbeHook':
+            hook.update(data_root=str(Path(data_root).parent / 'ade'),
+                        interval=max(1, epochs // 4))
+    loader = cfg.train_dataloader
+    loader.dataset.data_root = data_root
+    if num_images:
+        loader.dataset.indices = num_images
+    if batch_size:
+        loader.batch_size = batch_size
+    return cfg
+
+
+def write_configs(work_dir: Path, epochs: int, data_root: str, num_images: int | None,
+                  batch_size: int | None, seed: int) -> dict[str, Path]:
+    """``{'gtsa': budget config, 'dino': DINO budget config}`` written under ``work_dir``."""
+    folder = work_dir / 'configs'
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, config in (('gtsa', PRETRAIN_CONFIG), ('dino', DINO_CONFIG)):
+        written[name] = folder / f'{name}_budget_{epochs}e.py'
+        budget_config(config, epochs, data_root, num_images, batch_size,
+                      seed).dump(str(written[name]))
+    return written
+
+
+def train(name: str, configs: dict[str, Path], work_dir: Path,
+          resume: bool) -> tuple[Path, float | None]:
+    """Pretrain one variant with tools/train.py; its last checkpoint and the seconds
+    (None for a finished run reused with ``resume``)."""
+    options = VARIANTS[name]
+    config = configs['dino'] if options is None else configs['gtsa']
+    run_dir = work_dir / name
+    last = run_dir / 'last_checkpoint'
+    if resume and last.is_file() and Path(last.read_text().strip()).is_file():
+        return Path(last.read_text().strip()), None
+    cmd = [sys.executable, str(TRAIN_SCRIPT), str(config), '--work-dir', str(run_dir)]
+    if options:
+        cmd += ['--cfg-options', *options]
+    print('$ ' + ' '.join(cmd), flush=True)
+    start = time.perf_counter()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / 'train_stdout.log', 'w') as log:
+        proc = subprocess.run(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)))
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0 or not last.is_file():
+        tail = (run_dir / 'train_stdout.log').read_text()[-3000:]
+        raise SystemExit(f'tools/compare.py: pretraining {name} failed '
+                         f'(exit {proc.returncode}):\n{tail}')
+    return Path(last.read_text().strip()), seconds
+
+
+def assemble(results: Sequence[dict], train_seconds: dict[str, float], settings: dict) -> dict:
+    """The JSON document: settings plus one row per backbone."""
+    rows = []
+    for r in results:
+        row = dict(r)
+        row['train_seconds'] = train_seconds.get(r['name'])
+        rows.append(row)
+    return dict(settings=settings, results=rows)
+
+
+def markdown(document: dict) -> str:
+    from gtsa_mm.evaluation import COLUMNS, markdown_table
+
+    rows = [dict(row) for row in document['results']]
+    for row in rows:
+        seconds = row.get('train_seconds')
+        row['train min'] = None if seconds is None else round(seconds / 60, 1)
+    s = document['settings']
+    head = (f"{s['epochs']} epochs x {s['num_images']} images, batch {s['batch_size']}, "
+            f"config {s['config']}; probes: {s['num_train']} train / {s['num_val']} val "
+            'images')
+    return head + '\n\n' + markdown_table(rows, (*COLUMNS, ('train min', 'pretrain min')))
+
+
+def plot(document: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from gtsa_mm.evaluation import COLUMNS
+
+    columns = [c for c in COLUMNS if c[0].endswith(('mIoU', 'acc'))]  # the percentages
+    rows = document['results']
+    names = [r['name'] for r in rows]
+    x = np.arange(len(columns))
+    width = 0.8 / max(len(rows), 1)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for i, r in enumerate(rows):
+        values = [r.get(key) if r.get(key) is not None else float('nan')
+                  for key, _ in columns]
+        ax.bar(x + (i - (len(rows) - 1) / 2) * width, values, width, label=names[i])
+    ax.set_xticks(x, [title for _, title in columns])
+    ax.set_ylabel('%')
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8, ncol=min(len(rows), 4))
+    ax.set_title(f"frozen-feature probes after {document['settings']['epochs']} epochs")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description='Pretrain GTSA, its 4 ablations and DINO with equal budget on the demo '
+                    'data (tools/train.py), probe their frozen features '
+                    '(tools/evaluate_features.py) and a random init; print a Markdown '
+                    'table, write results.json / results.md / results.png.')
+    parser.add_argument('--work-dir', default='work_dirs/compare',
+                        help='runs and results go here (default: %(default)s)')
+    parser.add_argument('--epochs', type=int,
+                        help="pretraining epochs of every method (default: the demo config's "
+                             'max_epochs; 2 with --quick)')
+    parser.add_argument('--quick', action='store_true',
+                        help='smoke run: 2 epochs on 64 images, batch 16, probes on 32 / 8 '
+                             'images')
+    parser.add_argument('--num-images', type=int,
+                        help='pretrain on the first N images only (default: all; 64 quick)')
+    parser.add_argument('--batch-size', type=int, help="override the config's batch size")
+    parser.add_argument('--data-root', default='data/demo',
+                        help='demo data root (made by tools/make_demo_data.py if missing; '
+                             'default: %(default)s)')
+    parser.add_argument('--methods', nargs='+', choices=list(VARIANTS), default=list(VARIANTS),
+                        help='which methods to run (default: all)')
+    parser.add_argument('--img-size', type=int, help='probe input side (default: the config)')
+    parser.add_argument('--max-train', type=int, help='probe training images (default: all)')
+    parser.add_argument('--max-val', type=int, help='probe validation images (default: all)')
+    parser.add_argument('--seed', type=int, default=0, help='seed (default: %(default)s)')
+    parser.add_argument('--resume', action='store_true',
+                        help='reuse finished runs found in the work dir')
+    parser.add_argument('--device', default='cpu', help='probe device (default: %(default)s)')
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from mmengine.config import Config
+
+    if args.quick:
+        args.epochs = args.epochs or 2
+        args.num_images = args.num_images or 64
+        args.batch_size = args.batch_size or 16
+        args.max_train = args.max_train or 32
+        args.max_val = args.max_val or 8
+    epochs = args.epochs or Config.fromfile(str(PRETRAIN_CONFIG)).train_cfg.max_epochs
+    data_root = Path(args.data_root)
+    if not (data_root / 'meta.json').is_file():
+        from gtsa_mm.demo_data.cli import main as make_demo_data
+
+        status = make_demo_data(['--out', str(data_root)])
+        if status:
+            raise SystemExit(f'tools/make_demo_data.py failed with exit code {status}')
+    work_dir = Path(args.work_dir).resolve()
+    configs = write_configs(work_dir, epochs, str((data_root / 'pretrain').resolve()) + '/',
+                            args.num_images, args.batch_size, args.seed)
+    budget = Config.fromfile(str(configs['gtsa']))
+
+    checkpoints, train_seconds = {}, {}
+    for name in args.methods:
+        checkpoints[name], train_seconds[name] = train(name, configs, work_dir, args.resume)
+        seconds = train_seconds[name]
+        print(f'{name}: {checkpoints[name]}'
+              + ('' if seconds is None else f' ({seconds:.0f} s)'), flush=True)
+
+    from gtsa_mm.evaluation import (
+        DenseProbeSettings,
+        evaluate_checkpoints,
+        json_safe,
+        load_probe_data,
+    )
+
+    names = [*checkpoints, 'random']
+    data = load_probe_data(data_root / 'ade', max_train=args.max_train, max_val=args.max_val)
+    results = evaluate_checkpoints([str(c) for c in checkpoints.values()] + ['random'], data,
+                                   DenseProbeSettings(seed=args.seed),
+                                   config=str(configs['gtsa']), img_size=args.img_size,
+                                   device=args.device, names=names)
+    settings = dict(config=str(PRETRAIN_CONFIG.relative_to(REPO)), epochs=epochs,
+                    num_images=args.num_images or 'all',
+                    batch_size=budget.train_dataloader.batch_size, seed=args.seed,
+                    num_train=results[0]['num_train'], num_val=results[0]['num_val'],
+                    command=' '.join(['python', 'tools/compare.py',
+                                      *(argv if argv is not None else sys.argv[1:])]))
+    document = assemble(results, train_seconds, settings)
+    table = markdown(document)
+    print(table)
+    (work_dir / 'results.json').write_text(json.dumps(json_safe(document), indent=2) + '\n')
+    (work_dir / 'results.md').write_text(table + '\n')
+    plot(document, work_dir / 'results.png')
+    print(f'wrote {work_dir}/results.{{json,md,png}}')
+    return 0
+
+
