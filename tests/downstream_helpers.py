@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import torch
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / 'configs'
 
 #: The ViT of the test checkpoint; every shrunk downstream config uses the same.
