@@ -204,10 +204,10 @@ def _draw_boxes(ax, boxes: Sequence[Sequence[float]], labels: Sequence[int],
 
 
 def plot_det_predictions(models: dict[str, tuple[Path, Path]], coco_root: Path, out: Path,
-                         classes: Sequence[str], count: int = 4,
-                         score_threshold: float = 0.3) -> Path:
+                         classes: Sequence[str], count: int = 4, top_k: int = 5) -> Path:
     """Validation images with their ground-truth instances and each Mask R-CNN's
-    detections (boxes, masks and scores of those above ``score_threshold``)."""
+    ``top_k`` highest-scoring detections (boxes, masks, scores), whatever their score:
+    a detector that has not learnt much still shows what it finds."""
     import cv2
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
@@ -233,7 +233,7 @@ def plot_det_predictions(models: dict[str, tuple[Path, Path]], coco_root: Path, 
         shown = []
         for path in paths:
             pred = inference_detector(model, str(path)).pred_instances
-            keep = pred.scores >= score_threshold
+            keep = pred.scores.argsort(descending=True)[:top_k]
             masks = pred.masks[keep].numpy() if 'masks' in pred else []
             shown.append(dict(masks=list(masks), boxes=pred.bboxes[keep].tolist(),
                               labels=pred.labels[keep].tolist(),
@@ -250,12 +250,15 @@ def plot_det_predictions(models: dict[str, tuple[Path, Path]], coco_root: Path, 
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(title, fontsize=10)
-            if col > 0:
-                ax.set_xlabel(f'{len(inst["boxes"])} detections', fontsize=7)
+            if col > 0 and inst['scores']:
+                ax.set_xlabel(f'top {len(inst["scores"])} scores '
+                              f'{max(inst["scores"]):.2f}-{min(inst["scores"]):.2f}', fontsize=7)
+            elif col > 0:
+                ax.set_xlabel('no detections', fontsize=7)
     handles = [Patch(color=c, label=name) for c, name in zip(CLASS_COLOURS, classes)]
     fig.legend(handles=handles, loc='lower center', ncol=4, fontsize=8, frameon=False)
-    fig.suptitle(f'Mask R-CNN on validation images (score >= {score_threshold})',
-                 fontsize=10)
+    fig.suptitle(f'Mask R-CNN on validation images: ground truth and the {top_k} '
+                 'highest-scoring detections', fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
