@@ -17,6 +17,7 @@ from mmengine.runner import Runner
 
 # Registers gtsa_mm's components and MMEngine's checkpoint types (torch >= 2.6).
 import gtsa_mm  # noqa: F401
+from gtsa_mm.engine.hooks import CheckpointWriteError, CorruptCheckpointError, TrainingPreempted
 from gtsa_mm.engine.optimizers import enable_amp
 
 
@@ -94,7 +95,13 @@ def main(argv: list[str] | None = None) -> None:
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except TrainingPreempted as stop:  # saved; exit as if killed by that signal
+        print(f'tools/train.py: {stop}', file=sys.stderr)
+        sys.exit(128 + stop.signum)
+    except (CorruptCheckpointError, CheckpointWriteError) as err:  # the message says what to do
+        sys.exit(f'tools/train.py: {err}')
 
 
 if __name__ == '__main__':
