@@ -3,6 +3,7 @@
     python tools/benchmark.py --device cpu --batch-size 4
     python tools/benchmark.py --device cuda --batch-size 64 --amp-dtype bfloat16
     python tools/benchmark.py --pipeline-only --step-images-per-s 1088   # workers for a GPU
+    torchrun --nproc-per-node 1 tools/benchmark.py --device cuda --ddp --compile layers
 
 Measures, in one run:
   (a) the full GTSA step: data preprocessor -> all losses (incl. the teacher's EMA
@@ -15,6 +16,10 @@ Measures, in one run:
       (640 x 480, ~160 kB), in CPU time per image (``pipeline_ms_per_img``), and the
       DataLoader workers per GPU that feed the measured (or ``--step-images-per-s``)
       step (``workers_per_gpu_needed``);
+With ``--ddp`` the GTSA step is the Runner's: ``MMDistributedDataParallel.train_step``
+(preprocessor, DDP forward, loss, backward with the gradient all-reduce, clipped step), in
+a process group of the launcher's world size (1 without torchrun); the network step is
+then not timed.
   (d) the model FLOPs of one GTSA step per image (torch.utils.flop_counter: matmuls,
       convolutions, attention; forward and backward), the achieved TFLOP/s and, on a
       tabulated GPU, the fraction of its dense peak for the autocast dtype.
@@ -91,6 +96,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'measured GTSA step)')
     parser.add_argument('--pipeline-only', action='store_true',
                         help='time the data pipeline only (no model step)')
+    parser.add_argument('--ddp', action='store_true',
+                        help="time the GTSA step inside MMEngine's DDP wrapper, as the Runner "
+                        'runs it (use torchrun; a 1-process group is made without it)')
+    parser.add_argument('--ddp-static-graph', action='store_true',
+                        help='DistributedDataParallel(static_graph=True) (with --ddp)')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--compile', choices=['none', 'layers'], default='none',
                         help='layers: GTSA(compile_layers=True), torch.compile of each '
@@ -222,6 +232,38 @@ def count_host_syncs(model, optim_wrapper, data, step_fn, device) -> int:
     return len(syncs.events)
 
 
+def wrap_ddp(model, device: str, static_graph: bool = False):
+    """``model`` in MMEngine's DDP wrapper as the Runner builds it (broadcast_buffers and
+    find_unused_parameters off), in the launcher's process group or a 1-process one."""
+    import os
+
+    import torch.distributed as dist
+    from mmengine.model import MMDistributedDataParallel
+    if not dist.is_initialized():
+        for key, value in (('MASTER_ADDR', '127.0.0.1'), ('MASTER_PORT', '29533'),
+                           ('RANK', '0'), ('WORLD_SIZE', '1')):
+            os.environ.setdefault(key, value)
+        dist.init_process_group('nccl' if device == 'cuda' else 'gloo')
+    device_ids = [torch.cuda.current_device()] if device == 'cuda' else None
+    return MMDistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False,
+                                     find_unused_parameters=False, static_graph=static_graph)
+
+
+def time_train_steps(ddp_model, optim_wrapper, batches, iters, warmup, device) -> list:
+    """``train_step`` of the wrapped model (the Runner's iteration without its hooks)."""
+    times = []
+    for i in range(warmup + iters):
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        ddp_model.train_step(copy.copy(batches[i % len(batches)]), optim_wrapper=optim_wrapper)
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
 def time_steps(model, optim_wrapper, batches, step_fn, iters, warmup, device,
                sync: bool = True) -> list:
     sync = sync and device == 'cuda'
@@ -262,6 +304,9 @@ def main(argv=None) -> dict:
         return result
     amp = args.amp_dtype or ('bfloat16' if args.device == 'cuda' else 'none')
     spec = ARCHS[args.arch]
+    if args.ddp and args.device == 'cuda':
+        import os
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
     from mmengine.logging import MessageHub
     hub = MessageHub.get_current_instance()
     hub.update_info('max_iters', 10 ** 6)
@@ -284,13 +329,17 @@ def main(argv=None) -> dict:
 
     if args.device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
-    # interleave the two so drift (clocks, caches) affects both alike
     gtsa_times, net_times = [], []
-    for _ in range(2):
-        net_times += time_steps(model, wrapper, batches, network_step, args.iters // 2 or 1,
-                                args.warmup, args.device)
-        gtsa_times += time_steps(model, wrapper, batches, gtsa_step, args.iters // 2 or 1,
-                                 args.warmup, args.device)
+    if args.ddp:
+        ddp_model = wrap_ddp(model, args.device, args.ddp_static_graph)
+        gtsa_times = time_train_steps(ddp_model, wrapper, batches, args.iters, args.warmup,
+                                      args.device)
+    else:  # interleave the two so drift (clocks, caches) affects both alike
+        for _ in range(2):
+            net_times += time_steps(model, wrapper, batches, network_step,
+                                    args.iters // 2 or 1, args.warmup, args.device)
+            gtsa_times += time_steps(model, wrapper, batches, gtsa_step, args.iters // 2 or 1,
+                                     args.warmup, args.device)
     peak = (torch.cuda.max_memory_allocated() / 2**30 if args.device == 'cuda' else None)
     host_syncs = count_host_syncs(model, wrapper, batches[0], gtsa_step, args.device)
     if args.profile:
@@ -311,7 +360,8 @@ def main(argv=None) -> dict:
         model = build_model(spec, args.num_local, args.device, False, args.drop_path_rate)
     flops = step_flops(model, batches[0], amp, args.device) / args.batch_size
     pipeline = measure_pipeline(args)
-    gtsa_s, net_s = statistics.median(gtsa_times), statistics.median(net_times)
+    gtsa_s = statistics.median(gtsa_times)
+    net_s = statistics.median(net_times) if net_times else None
     device = torch.cuda.get_device_name() if args.device == 'cuda' else 'cpu'
     tflops = flops * args.batch_size / gtsa_s / 1e12
     peak_dtype = matmul_dtype(amp) if args.device == 'cuda' else None
@@ -325,10 +375,12 @@ def main(argv=None) -> dict:
         drop_path_rate=args.drop_path_rate,
         cudnn_benchmark=(args.cudnn_benchmark if args.device == 'cuda' else None),
         torch_threads=torch.get_num_threads(), iters=len(gtsa_times),
-        gtsa_step_s=round(gtsa_s, 5), network_step_s=round(net_s, 5),
-        gtsa_over_network=round(gtsa_s / net_s, 3),
+        ddp=(None if not args.ddp else dict(world_size=torch.distributed.get_world_size(),
+                                            static_graph=args.ddp_static_graph)),
+        gtsa_step_s=round(gtsa_s, 5), network_step_s=net_s and round(net_s, 5),
+        gtsa_over_network=net_s and round(gtsa_s / net_s, 3),
         images_per_s=round(images_per_s, 1),
-        network_images_per_s=round(args.batch_size / net_s, 1),
+        network_images_per_s=net_s and round(args.batch_size / net_s, 1),
         peak_mem_gib=None if peak is None else round(peak, 2),
         host_syncs_per_step=host_syncs,
         gflops_per_img=round(flops / 1e9, 2), achieved_tflops=round(tflops, 3),
@@ -336,8 +388,10 @@ def main(argv=None) -> dict:
         peak_fraction=None if not peak_tf else round(tflops / peak_tf, 4),
         config=args.config, **pipeline, step_images_per_s=round(feed_rate, 1),
         workers_per_gpu_needed=workers_needed(feed_rate, pipeline['pipeline_ms_per_img']))
-    print(f'GTSA step {gtsa_s * 1000:.1f} ms | network step {net_s * 1000:.1f} ms | '
-          f'ratio {gtsa_s / net_s:.3f} | {flops / 1e9:.1f} GFLOP/img, {tflops:.2f} TFLOP/s'
+    network = ('DDP train_step' if args.ddp else
+               f'network step {net_s * 1000:.1f} ms | ratio {gtsa_s / net_s:.3f}')
+    print(f'GTSA step {gtsa_s * 1000:.1f} ms | {network} | '
+          f'{flops / 1e9:.1f} GFLOP/img, {tflops:.2f} TFLOP/s'
           + (f' ({100 * tflops / peak_tf:.1f} % of {peak_dtype} peak)' if peak_tf else '')
           + f" | data pipeline {pipeline['pipeline_ms_per_img']:.2f} ms/img/core, "
           f"{result['workers_per_gpu_needed']} workers per GPU | host syncs per step "

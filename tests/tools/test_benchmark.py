@@ -48,3 +48,12 @@ def test_benchmark_help():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and '--amp-dtype' in out.stdout
     assert '--step-images-per-s' in out.stdout
+
+
+def test_benchmark_ddp_times_the_runners_train_step():
+    result = run_benchmark('--device', 'cpu', '--arch', 'tiny', '--batch-size', '2',
+                           '--iters', '1', '--warmup', '1', '--pipeline-images', '2',
+                           '--pipeline-repeats', '1', '--ddp')
+    assert result['ddp'] == dict(world_size=1, static_graph=False)
+    assert result['gtsa_step_s'] > 0 and result['network_step_s'] is None
+    assert result['gflops_per_img'] > 0
