@@ -156,7 +156,7 @@ def test_colour_operations_match_their_opencv_definitions():
     """One-pass colour matrices and the separable blur against OpenCV's own ops."""
     import cv2
 
-    from gtsa_mm.datasets.transforms.multi_crop import GRAY_MATRIX_BGR, gaussian_blur
+    from gtsa_mm.datasets.transforms.image_ops import GRAY_MATRIX_BGR, gaussian_blur
     img = smooth_image(64, 64, 6)
     gray = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
     assert np.abs(cv2.transform(img, GRAY_MATRIX_BGR).astype(int) - gray).max() <= 1
