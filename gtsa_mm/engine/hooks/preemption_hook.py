@@ -44,7 +44,9 @@ class PreemptionHook(Hook):
     Under distributed training every rank learns of a signal on any rank through a
     one-element all-reduce after each iteration, so all ranks stop after the same
     iteration. DataLoader workers forked after ``before_train`` inherit the handler,
-    so a signal sent to the whole process group does not kill them mid-batch.
+    so a signal sent to the whole process group does not kill them mid-batch. The
+    previous handlers are put back after training; if training ends with another
+    exception they stay replaced until the process exits (the handler only records).
 
     Args:
         signals (Sequence[str]): Names of the signals to catch. Defaults to
