@@ -228,11 +228,11 @@ class AtomicCheckpointHook(CheckpointHook):
         except CheckpointWriteError as err:
             self.last_ckpt = previous
             runner.message_hub.update_info('last_ckpt', previous)
-            kept = (f"The previous checkpoint is untouched: '{previous}'"
-                    if previous else 'No earlier checkpoint of this run exists')
+            kept = (f"The previous checkpoint is untouched: '{previous}'; last_checkpoint "
+                    'still names it' if previous else 'No earlier checkpoint of this run exists')
             raise CheckpointWriteError(
-                err.errno, f'{err.strerror}. {kept}; last_checkpoint still names it. '
-                'Free space or make the folder writable, then continue with --resume') from err
+                err.errno, f'{err.strerror}. {kept}. Free space or make the folder writable, '
+                'then continue with --resume') from err
 
     def _save_and_point(self, runner, step: int, meta: dict) -> None:
         """Save the checkpoint of ``step``, then update the pointer, then
