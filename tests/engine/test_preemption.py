@@ -87,16 +87,24 @@ def max_state_diff(a: dict, b: dict) -> float:
                for k in a)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGUSR1], ids=['SIGTERM', 'SIGUSR1'])
-def test_signal_saves_the_iteration_and_resume_matches_the_straight_run(tmp_path, signum):
-    data = write_images(tmp_path / 'images', NUM_IMAGES)
-    config = tmp_path / 'tiny_gtsa.py'
-    preemption_cfg(tmp_path / 'unused', data).dump(str(config))
-    straight = subprocess.run(train_command(config, tmp_path / 'straight'), cwd=REPO,
+@pytest.fixture(scope='module')
+def straight_run(tmp_path_factory):
+    """The config and its uninterrupted run (16 iterations) through tools/train.py."""
+    root = tmp_path_factory.mktemp('preemption')
+    data = write_images(root / 'images', NUM_IMAGES)
+    config = root / 'tiny_gtsa.py'
+    preemption_cfg(root / 'unused', data).dump(str(config))
+    straight = subprocess.run(train_command(config, root / 'straight'), cwd=REPO,
                               env=env(), capture_output=True, text=True, timeout=600)
     assert straight.returncode == 0, straight.stdout[-3000:] + straight.stderr[-3000:]
+    return config, root / 'straight'
 
+
+@pytest.mark.slow
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGUSR1], ids=['SIGTERM', 'SIGUSR1'])
+def test_signal_saves_the_iteration_and_resume_matches_the_straight_run(
+        straight_run, tmp_path, signum):
+    config, straight_dir = straight_run
     work = tmp_path / 'preempted'
     proc, output, at_signal, exit_s = run_until_signal(
         train_command(config, work), signum, after_iters=5)
@@ -116,7 +124,7 @@ def test_signal_saves_the_iteration_and_resume_matches_the_straight_run(tmp_path
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     final_r = torch.load(work / f'epoch_{EPOCHS}.pth', map_location='cpu')
-    final_s = torch.load(tmp_path / 'straight' / f'epoch_{EPOCHS}.pth', map_location='cpu')
+    final_s = torch.load(straight_dir / f'epoch_{EPOCHS}.pth', map_location='cpu')
     assert final_r['meta']['iter'] == final_s['meta']['iter'] == EPOCHS * 8
     diff = max_state_diff(final_r['state_dict'], final_s['state_dict'])
     saved_s = re.search(r'saved it to \S+ ([\d.]+) s after the signal', output).group(1)
