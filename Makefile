@@ -1,4 +1,5 @@
-# gtsa-mm: every target installs what it needs first (idempotent, ~13 min the first time).
+# gtsa-mm: every target installs what it needs first (idempotent; 12-24 min the first time
+# on 2 cores, most of it building mmcv: README "Install times").
 PY := .venv/bin/python
 PYTEST_ARGS ?=
 

@@ -8,9 +8,15 @@ Configs reach it through::
 """
 __version__ = '0.1.0'
 
-from . import datasets, downstream, engine, evaluation, models  # noqa: E402,F401  (registers components)
+from .stack_warnings import filter_python_warnings  # noqa: E402
+
+filter_python_warnings()  # before the imports below reach pkg_resources
+
+# registers the components; `registry` adds the gtsa_mm scope (`_base_ = 'gtsa_mm::...'`)
+from . import datasets, downstream, engine, evaluation, models, registry, visualization  # noqa
 from .checkpoint import patch_mmengine_checkpoint_loading  # noqa: E402
 
 patch_mmengine_checkpoint_loading()
 
-__all__ = ['__version__', 'datasets', 'downstream', 'engine', 'evaluation', 'models']
+__all__ = ['__version__', 'datasets', 'downstream', 'engine', 'evaluation', 'models', 'registry',
+           'visualization']

@@ -12,6 +12,11 @@ Conventions used everywhere in gtsa_mm (and proven by ``tests/test_geometry.py``
   rotation, i.e. where that image content actually lies in the tensor the network
   sees.
 
+The quarter-turn rule is written once, in :func:`quarter_turn`; ``rotate_boxes``,
+``GTSAMultiCrop.view_matrix`` (the warp that renders a view) and the cell tables of
+``gtsa_mm.models.utils.roi_align.rot90_table`` (which turn RoI-aligned teacher regions)
+are built from it.
+
 All functions are vectorised numpy over leading dimensions.
 """
 from __future__ import annotations
@@ -23,6 +28,50 @@ import numpy as np
 
 #: Quarter-turn rotations (labels 0..3) and their angles in degrees.
 NUM_ROTATIONS = 4
+
+#: The per-sample geometry ``GTSAMultiCrop`` writes, ``PackInputs(algorithm_keys=...)``
+#: must carry and ``GTSA`` reads (all but ``crop_boxes``, kept for inspection); the
+#: configs' ``geometry_keys`` lists are tested to equal it.
+GTSA_GEOMETRY_KEYS = ('crop_boxes', 'rotation_label', 'global_region_boxes',
+                      'view_region_boxes')
+
+# One counter-clockwise quarter turn of a frame of side ``extent`` (np.rot90 /
+# torch.rot90 over the last two dims) sends the point (x, y) to (y, extent - x); k turns
+# send it to _TURN_LINEAR[k] @ (x, y) + extent * _TURN_OFFSET[k].
+_TURN_LINEAR = np.array([[[1, 0], [0, 1]], [[0, 1], [-1, 0]],
+                         [[-1, 0], [0, -1]], [[0, -1], [1, 0]]], dtype=np.float64)
+_TURN_OFFSET = np.array([[0, 0], [0, 1], [1, 1], [1, 0]], dtype=np.float64)
+
+
+def quarter_turn(points: np.ndarray, k: int | np.ndarray,
+                 extent: float | np.ndarray) -> np.ndarray:
+    """Where ``(..., 2)`` points ``(x, y)`` of a square frame lie after ``k`` quarter turns.
+
+    The one definition of the rotation every view gets: ``np.rot90(view, k)`` /
+    ``torch.rot90(x, k, dims=(-2, -1))``, counter-clockwise on screen, one turn
+    sending ``(x, y)`` to ``(y, extent - x)``. ``extent`` is the frame's side for
+    pixel-edge coordinates (boxes) and ``side - 1`` for pixel indices or centres
+    (warps, cell tables).
+
+    Args:
+        points: ``(..., 2)`` points ``(x, y)``.
+        k: quarter turns, any integers (broadcastable with ``points[..., 0]``).
+        extent: frame extent (broadcastable with ``points[..., 0]``).
+    """
+    points = np.asarray(points, dtype=np.float64)
+    k = np.mod(np.asarray(k), NUM_ROTATIONS)
+    extent = np.asarray(extent, dtype=np.float64)
+    turned = np.einsum('...ij,...j->...i', _TURN_LINEAR[k], points)
+    return turned + extent[..., None] * _TURN_OFFSET[k]
+
+
+def quarter_turn_matrix(k: int, extent: float) -> np.ndarray:
+    """``3 x 3`` homogeneous form of :func:`quarter_turn` for one ``k`` and ``extent``."""
+    k = int(k) % NUM_ROTATIONS
+    matrix = np.eye(3)
+    matrix[:2, :2] = _TURN_LINEAR[k]
+    matrix[:2, 2] = extent * _TURN_OFFSET[k]
+    return matrix
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:
@@ -61,8 +110,10 @@ def rotate_boxes(boxes: np.ndarray, k: int | np.ndarray,
                  size: int | np.ndarray) -> np.ndarray:
     """Rotate boxes of a ``size x size`` frame by ``k`` quarter turns.
 
-    Matches ``np.rot90(image, k)``: a point ``(x, y)`` moves to
-    ``(y, size - x)`` per quarter turn.
+    Matches ``np.rot90(image, k)``: :func:`quarter_turn` applied to the box as a
+    pair of intervals (a point ``(x, y)`` moves to ``(y, size - x)`` per quarter
+    turn; an axis whose sign flips swaps its two ends), so an empty box stays
+    empty.
 
     Args:
         boxes: ``(..., 4)`` boxes.
@@ -70,16 +121,18 @@ def rotate_boxes(boxes: np.ndarray, k: int | np.ndarray,
         size: frame side (broadcastable with ``boxes[..., 0]``).
     """
     boxes = np.asarray(boxes, dtype=np.float64)
-    k = np.broadcast_to(np.mod(np.asarray(k), NUM_ROTATIONS), boxes.shape[:-1])
-    s = np.broadcast_to(np.asarray(size, dtype=np.float64), boxes.shape[:-1])
-    x0, y0, x1, y1 = np.moveaxis(boxes, -1, 0)
-    candidates = np.stack([
-        np.stack([x0, y0, x1, y1], -1),
-        np.stack([y0, s - x1, y1, s - x0], -1),
-        np.stack([s - x1, s - y1, s - x0, s - y0], -1),
-        np.stack([s - y1, x0, s - y0, x1], -1),
-    ], axis=0)
-    return np.take_along_axis(candidates, k[None, ..., None], axis=0)[0]
+    k = np.mod(np.broadcast_to(np.asarray(k), boxes.shape[:-1]), NUM_ROTATIONS)
+    size = np.broadcast_to(np.asarray(size, dtype=np.float64), boxes.shape[:-1])
+    low, high = boxes[..., :2], boxes[..., 2:]
+    keep = np.clip(_TURN_LINEAR[k], 0, None)  # axes kept in direction
+    flip = np.clip(_TURN_LINEAR[k], None, 0)  # axes reversed: the ends swap
+    offset = size[..., None] * _TURN_OFFSET[k]
+
+    def turned(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return (np.einsum('...ij,...j->...i', keep, a)
+                + np.einsum('...ij,...j->...i', flip, b) + offset)
+
+    return np.concatenate([turned(low, high), turned(high, low)], axis=-1)
 
 
 def shared_region_boxes(crop_boxes: np.ndarray, rotation_labels: np.ndarray,

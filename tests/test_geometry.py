@@ -4,8 +4,11 @@ import pytest
 import torch
 
 from gtsa_mm.geometry import (
+    GTSA_GEOMETRY_KEYS,
     box_area,
     box_intersection,
+    quarter_turn,
+    quarter_turn_matrix,
     rotate_boxes,
     sample_crop_boxes,
     sample_overlapping_crops,
@@ -107,3 +110,100 @@ def test_shared_region_boxes_stay_inside_views_and_match_areas(seed):
     # A global view paired with itself shares the whole (rotated) view.
     for g in range(2):
         np.testing.assert_allclose(in_global[g, g], [0, 0, 224, 224], atol=1e-4)
+
+
+# --------------------------------------------------------------- quarter-turn rule
+def test_quarter_turn_moves_a_painted_pixel_as_np_rot90_does():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        size = int(rng.integers(2, 30))
+        col, row = rng.integers(0, size, 2)
+        mask = np.zeros((size, size), bool)
+        mask[row, col] = True
+        for k in range(-4, 8):
+            turned_row, turned_col = np.argwhere(np.rot90(mask, k))[0]
+            np.testing.assert_array_equal(quarter_turn([col, row], k, size - 1),
+                                          [turned_col, turned_row])
+
+
+def test_quarter_turn_matrix_is_quarter_turn_in_homogeneous_form():
+    rng = np.random.default_rng(1)
+    points = rng.uniform(-10, 60, (20, 2))
+    for k in range(-1, 6):
+        matrix = quarter_turn_matrix(k, 37.5)
+        turned = (matrix @ np.c_[points, np.ones(20)].T).T[:, :2]
+        np.testing.assert_allclose(turned, quarter_turn(points, k, 37.5), atol=1e-12)
+        assert np.array_equal(matrix[2], [0, 0, 1])
+
+
+@pytest.mark.parametrize('k', range(4))
+def test_rotate_boxes_turns_the_corners_by_quarter_turn(k):
+    rng = np.random.default_rng(k)
+    xy = rng.uniform(0, 80, (200, 2, 2))
+    boxes = np.concatenate([xy.min(1), xy.max(1)], -1)
+    x0, y0, x1, y1 = boxes.T
+    corners = np.stack([np.stack(c, -1) for c in ((x0, y0), (x1, y0), (x0, y1), (x1, y1))], 1)
+    turned = quarter_turn(corners, k, 96.)  # (200, 4 corners, 2)
+    expected = np.concatenate([turned.min(1), turned.max(1)], -1)
+    np.testing.assert_allclose(rotate_boxes(boxes, k, 96.), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize('k', range(4))
+def test_view_matrix_undoes_the_views_quarter_turn(k):
+    """GTSAMultiCrop's warp: a turned-view pixel comes from the unturned-view pixel
+    ``quarter_turn(pixel, -k, size - 1)``, resized from the crop box as cv2.resize maps
+    pixel centres."""
+    from gtsa_mm.datasets.transforms import GTSAMultiCrop
+    rng = np.random.default_rng(10 + k)
+    for _ in range(20):
+        xy = rng.uniform(0, 500, (2, 2))
+        box = np.concatenate([xy.min(0), xy.max(0)])
+        size = int(rng.integers(4, 64))
+        pixels = rng.integers(0, size, (30, 2)).astype(np.float64)  # (u, v) in the view
+        unturned = quarter_turn(pixels, -k, size - 1)
+        scale = (box[2:] - box[:2]) / size
+        expected = box[:2] + (unturned + 0.5) * scale - 0.5
+        matrix = GTSAMultiCrop.view_matrix(box, size, k, (1., 1.))
+        actual = pixels @ matrix[:, :2].T + matrix[:, 2]
+        np.testing.assert_allclose(actual, expected, atol=1e-9)
+
+
+@pytest.mark.parametrize('size', [1, 3, 4, 10])
+def test_rot90_table_moves_every_cell_by_quarter_turn(size):
+    """The RoI cell tables: the value of source cell (x, y) lands on the cell
+    ``quarter_turn((x, y), k, size - 1)`` of the turned grid."""
+    from gtsa_mm.models.utils import rot90_table
+    table = rot90_table(size).numpy()
+    rows, cols = np.mgrid[0:size, 0:size]
+    for k in range(4):
+        turned = np.empty(size * size, np.int64)
+        turned[table[k]] = np.arange(size * size)  # where each source cell went
+        x, y = quarter_turn(np.stack([cols, rows], -1).reshape(-1, 2), k, size - 1).T
+        np.testing.assert_array_equal(turned, (y * size + x).astype(np.int64))
+
+
+# --------------------------------------------------------------- geometry keys
+def test_config_geometry_keys_are_the_packages():
+    """Configs cannot import GTSA_GEOMETRY_KEYS: every pretraining config packs exactly it."""
+    from pathlib import Path
+
+    from mmengine.config import Config
+
+    from gtsa_mm.datasets.transforms import GTSA_GEOMETRY_KEYS as exported
+    from gtsa_mm.models.algorithms.gtsa import GEOMETRY_FIELDS
+    assert exported is GTSA_GEOMETRY_KEYS
+    assert set(GEOMETRY_FIELDS) == set(GTSA_GEOMETRY_KEYS) - {'crop_boxes'}
+    repo = Path(__file__).resolve().parents[1]
+    checked = []
+    for path in sorted((repo / 'configs').rglob('*.py')):
+        if 'GTSAMultiCrop' not in path.read_text() and path.parent.name != 'gtsa':
+            continue
+        cfg = Config.fromfile(str(path))
+        pipeline = cfg.get('train_dataloader', {}).get('dataset', {}).get('pipeline')
+        if not pipeline or not any(t['type'] == 'GTSAMultiCrop' for t in pipeline):
+            continue
+        pack = [t for t in pipeline if t['type'] == 'PackInputs']
+        assert len(pack) == 1 and list(pack[0]['algorithm_keys']) == list(GTSA_GEOMETRY_KEYS), \
+            path
+        checked.append(path.name)
+    assert len(checked) >= 3, checked  # paper COCO / ADE20K and the demo

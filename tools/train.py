@@ -3,6 +3,7 @@
     python tools/train.py configs/gtsa/gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py
     python tools/train.py CONFIG --resume            # continue from work_dir's latest
     bash tools/dist_train.sh CONFIG 8                 # 8 GPUs (torchrun)
+    GPUS=16 bash tools/slurm_train.sh PARTITION JOB CONFIG WORK_DIR   # Slurm, 2 nodes
 """
 from __future__ import annotations
 
@@ -17,8 +18,16 @@ from mmengine.runner import Runner
 
 # Registers gtsa_mm's components and MMEngine's checkpoint types (torch >= 2.6).
 import gtsa_mm  # noqa: F401
-from gtsa_mm.engine.hooks import CheckpointWriteError, CorruptCheckpointError, TrainingPreempted
+from gtsa_mm.engine.cpu_dist import init_cpu_process_group
+from gtsa_mm.engine.hooks import (
+    CheckpointWriteError,
+    CorruptCheckpointError,
+    NonFiniteLossError,
+    TrainingPreempted,
+)
 from gtsa_mm.engine.optimizers import enable_amp
+from gtsa_mm.registry import drop_collate_fn_scope
+from gtsa_mm.stack_warnings import quiet_stack_deprecations
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,6 +61,7 @@ def build_config(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    drop_collate_fn_scope(cfg)  # a config inheriting 'gtsa_mm::...'
     cfg.launcher = args.launcher
     if args.launcher != 'none' and not torch.cuda.is_available():
         # NCCL needs GPUs; multi-process CPU runs (tests, laptops) use gloo.
@@ -84,19 +94,22 @@ def build_config(args: argparse.Namespace) -> Config:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     cfg = build_config(args)
-    if cfg.launcher == 'pytorch' and not torch.cuda.is_available():
-        # MMEngine's init_dist pins a CUDA device first; start gloo ourselves (env:// of
-        # torchrun), and the Runner uses the initialised process group.
-        import torch.distributed as dist
-        if not dist.is_initialized():
-            dist.init_process_group(backend='gloo')
+    # Without GPUs MMEngine's init_dist fails (it pins a CUDA device first): start gloo
+    # here (torchrun's env://, or Slurm's variables); the Runner uses that process group.
+    init_cpu_process_group(cfg.launcher)
     if 'runner_type' in cfg:
         from mmengine.registry import RUNNERS
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
+    quiet_stack_deprecations(runner.logger)
     try:
         runner.train()
+    except NonFiniteLossError as error:
+        # The message says where, which terms, the last checkpoint and how to resume;
+        # a traceback around it adds nothing.
+        runner.logger.error(str(error))
+        sys.exit(1)
     except TrainingPreempted as stop:  # saved; exit as if killed by that signal
         print(f'tools/train.py: {stop}', file=sys.stderr)
         sys.exit(128 + stop.signum)

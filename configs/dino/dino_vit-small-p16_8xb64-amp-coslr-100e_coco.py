@@ -4,7 +4,7 @@ _base_ = [
     '../_base_/models/dino_vit-small-p16.py',
     '../_base_/datasets/gtsa_imagefolder.py',
     '../_base_/schedules/gtsa_adamw-coslr-100e.py',
-    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/default_runtime.py',
 ]
 custom_imports = dict(imports=['gtsa_mm'], allow_failed_imports=False)
 

@@ -43,10 +43,7 @@ train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='GTSAMultiCrop', global_size=global_size, local_size=local_size,
          num_global=2, num_local=4, global_scale=(0.3, 1.0), local_scale=(0.1, 0.3)),
-    dict(type='PackInputs',
-         algorithm_keys=['crop_boxes', 'rotation_label', 'global_region_boxes',
-                         'view_region_boxes'],
-         meta_keys=['img_path']),
+    dict(type='PackInputs', algorithm_keys={{_base_.geometry_keys}}, meta_keys=['img_path']),
 ]
 train_dataloader = dict(
     batch_size=32,

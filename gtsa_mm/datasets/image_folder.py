@@ -6,6 +6,14 @@ downloads, HTML error pages saved as ``.jpg``, macOS ``._*`` resource forks).
 image is reported once, by name, and replaced by the next readable image, so
 every batch keeps its size and the replacement is the same on every run.
 See ``docs/reliability.md`` for what happens to each kind of file.
+
+Why not MMPretrain's ``CustomDataset(with_label=False)``: it lists the same files
+(recursive, sorted), but checked 2026-12-01 (mmpretrain 1.2.0) on a folder with one
+zero-byte ``.jpg``, iterating it stops at that file with OpenCV's ``imdecode``
+error, and it cannot take ``SeededSampler``'s ``(index, aug_seed)`` indices
+(``TypeError``), which make the views independent of workers and resuming. This
+class adds exactly those two (plus errors that name the folder); listing and
+``ann_file`` follow ``CustomDataset``.
 """
 from __future__ import annotations
 

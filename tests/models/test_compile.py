@@ -4,7 +4,7 @@ import copy
 
 import pytest
 import torch
-from gtsa_test_utils import sgd_step, tiny_gtsa_model_cfg
+from gtsa_test_utils import assert_steps_match, sgd_step, tiny_gtsa_model_cfg
 from mmengine.logging import MessageHub
 from torch._dynamo.utils import counters
 
@@ -148,14 +148,7 @@ def test_compiled_and_graphed_step_matches_eager_on_cuda(tiny_gtsa, tiny_batch, 
     fast.load_state_dict(plain.state_dict())
     batches = [plain.data_preprocessor(tiny_batch(plain, batch_size=2, seed=s), training=True)
                for s in range(2)]
-    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (plain, fast)]
-    tol = dict(rtol=2e-2, atol=2e-3) if amp_dtype else dict(rtol=1e-4, atol=1e-5)
-    for step in range(4):
-        data = batches[step % 2]
-        (a, ga), (b, gb) = (sgd_step(m, data, o, amp_dtype) for m, o in zip((plain, fast), opts))
-        for key in a:
-            torch.testing.assert_close(torch.tensor(b[key]), torch.tensor(a[key]), **tol)
-        torch.testing.assert_close(gb, ga, **tol)
+    assert_steps_match(plain, fast, batches, amp_dtype)
     assert fast._cuda_graphs._graphs, 'no graph was captured'
 
 

@@ -3,7 +3,7 @@ import copy
 
 import pytest
 import torch
-from gtsa_test_utils import sgd_step
+from gtsa_test_utils import assert_steps_match, sgd_step
 from mmengine.logging import MessageHub
 
 
@@ -42,12 +42,5 @@ def test_cuda_graphs_match_eager_step_by_step(tiny_gtsa, tiny_batch, amp_dtype):
     graphed.load_state_dict(plain.state_dict())
     batches = [tiny_batch(plain, batch_size=2, seed=s) for s in range(2)]
     batches = [plain.data_preprocessor(b, training=True) for b in batches]
-    opts = [torch.optim.SGD(m.parameters(), lr=0.1) for m in (plain, graphed)]
-    tol = dict(rtol=2e-2, atol=2e-3) if amp_dtype else dict(rtol=1e-4, atol=1e-5)
-    for step in range(4):  # step 0 captures, later steps replay with updated weights
-        data = batches[step % 2]
-        (a, ga), (b, gb) = (sgd_step(m, data, o, amp_dtype) for m, o in zip((plain, graphed), opts))
-        for key in a:
-            torch.testing.assert_close(torch.tensor(b[key]), torch.tensor(a[key]), **tol)
-        torch.testing.assert_close(gb, ga, **tol)
+    assert_steps_match(plain, graphed, batches, amp_dtype)  # step 0 captures, then replays
     assert graphed._cuda_graphs._graphs, 'no graph was captured'

@@ -134,10 +134,10 @@ def test_patch_loss_starts_where_the_authors_start_it(tiny_gtsa, name, zero_epoc
         for epoch in range(cfg.train_cfg.max_epochs):
             authors = 0.5 if warmup_epochs < epoch else 0.
             hub.update_info('epoch', epoch)
-            assert by_epoch.patch_loss_weight() == authors, epoch
+            assert by_epoch.head.patch_loss_weight() == authors, epoch
             for it in range(epoch * iters_per_epoch, (epoch + 1) * iters_per_epoch):
                 hub.update_info('iter', it)
-                assert by_iter.patch_loss_weight() == authors, it
+                assert by_iter.head.patch_loss_weight() == authors, it
             if authors == 0:
                 zeros.append(epoch)
     finally:

@@ -1,8 +1,8 @@
-"""Tests of tools/make_demo_data.py on tiny data sets (a few images, small sizes)."""
+"""Tests of the demo data generator (gtsa_mm.demo_data, tools/make_demo_data.py) on tiny
+data sets (a few images, small sizes)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import gtsa_mm.demo_data as mdd
+from gtsa_mm.demo_data.cli import main, parse_image_size
+
 TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'make_demo_data.py'
-_spec = importlib.util.spec_from_file_location('make_demo_data', TOOL)
-mdd = importlib.util.module_from_spec(_spec)
-sys.modules.setdefault('make_demo_data', mdd)  # dataclasses look their module up by name
-_spec.loader.exec_module(mdd)
 
 cv2 = pytest.importorskip('cv2')
 
@@ -27,7 +26,7 @@ NUM_CLASSES = len(mdd.CLASS_NAMES)
 
 
 def _generate(out: Path, *extra: str) -> Path:
-    assert mdd.main(['--out', str(out), *TINY, *extra]) == 0
+    assert main(['--out', str(out), *TINY, *extra]) == 0
     return out
 
 
@@ -52,7 +51,7 @@ def _coco(demo: Path, split: str) -> dict:
 # --------------------------------------------------------------------------- CLI and layout
 def test_help_exits_zero(capsys):
     with pytest.raises(SystemExit) as exc:
-        mdd.main(['--help'])
+        main(['--help'])
     assert exc.value.code == 0
     assert '--num-pretrain' in capsys.readouterr().out
 
@@ -67,13 +66,13 @@ def test_help_as_a_script():
 @pytest.mark.parametrize('text, expected', [('256', (256, 256)), ('320x240', (320, 240)),
                                             ('64X48', (64, 48))])
 def test_parse_image_size(text, expected):
-    assert mdd.parse_image_size(text) == expected
+    assert parse_image_size(text) == expected
 
 
 @pytest.mark.parametrize('text', ['0', '16', 'axb', '1x2x3', ''])
 def test_parse_image_size_rejects(text):
     with pytest.raises(Exception):  # noqa: B017 - argparse.ArgumentTypeError
-        mdd.parse_image_size(text)
+        parse_image_size(text)
 
 
 def test_layout_and_meta(demo):
@@ -114,7 +113,7 @@ def test_different_seed_differs(demo, tmp_path):
 def test_images_do_not_depend_on_counts(demo, tmp_path):
     # Per-image seeding: asking for fewer images keeps the ones that remain identical.
     fewer = tmp_path / 'fewer'
-    assert mdd.main(['--out', str(fewer), *TINY, '--num-train', '2']) == 0
+    assert main(['--out', str(fewer), *TINY, '--num-train', '2']) == 0
     for name in ('train_000000.jpg', 'train_000001.jpg'):
         assert (fewer / 'coco' / 'train' / name).read_bytes() == \
             (demo / 'coco' / 'train' / name).read_bytes()
@@ -194,7 +193,7 @@ def test_label_maps_are_the_union_of_coco_masks(demo):
 # --------------------------------------------------------------------------- idempotence
 def test_second_run_is_up_to_date_and_writes_nothing(demo, capsys):
     before = {p: p.stat().st_mtime_ns for p in demo.rglob('*')}
-    assert mdd.main(['--out', str(demo), *[a for a in TINY if a != '--quiet']]) == 0
+    assert main(['--out', str(demo), *[a for a in TINY if a != '--quiet']]) == 0
     assert 'up to date' in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in demo.rglob('*')} == before
 
@@ -225,7 +224,7 @@ def test_refuses_a_folder_it_did_not_write(tmp_path):
     (foreign / 'coco').mkdir(parents=True)
     (foreign / 'coco' / 'mine.txt').write_text('keep me')
     with pytest.raises(SystemExit):
-        mdd.main(['--out', str(foreign), *TINY])
+        main(['--out', str(foreign), *TINY])
     assert (foreign / 'coco' / 'mine.txt').read_text() == 'keep me'
 
 
@@ -311,3 +310,28 @@ def test_mmseg_dataset_reads_the_label_maps(demo):
         np.testing.assert_array_equal(sample['gt_seg_map'], expected)
         assert sample['img'].shape == (HEIGHT, WIDTH, 3)
         assert Path(sample['img_path']).stem == Path(sample['seg_map_path']).stem
+
+
+def test_object_scale_scales_the_labelled_objects_only():
+    def scene(scale):
+        return mdd.sample_scene(np.random.default_rng(5), 128, 96, 4, 8, object_scale=scale)
+
+    base, large = scene(1.0), scene(1.7)
+    # the same objects (drawn in another order: nearer-looking ones are drawn later)
+    by_centre = {obj.center: obj for obj in large.objects}
+    assert len(by_centre) == len(base.objects) == len(large.objects)
+    pairs = [(obj, by_centre[obj.center]) for obj in base.objects]
+    assert any(a.label > 0 for a, _ in pairs) and any(a.label == 0 for a, _ in pairs)
+    for a, b in pairs:
+        assert b.label == a.label
+        assert b.radius == pytest.approx(1.7 * a.radius if a.label > 0 else a.radius)
+    with pytest.raises(ValueError, match='object_scale'):
+        scene(0.0)
+
+
+def test_object_scale_flag_is_recorded_and_checked(tmp_path, capsys):
+    out = _generate(tmp_path / 'big', '--object-scale', '1.5')
+    assert json.loads((out / 'meta.json').read_text())['config']['object_scale'] == 1.5
+    with pytest.raises(SystemExit):
+        main(['--out', str(tmp_path / 'bad'), '--object-scale', '0', '--quiet'])
+    assert '--object-scale' in capsys.readouterr().err

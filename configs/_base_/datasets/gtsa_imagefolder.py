@@ -2,6 +2,8 @@
 # with GTSA's geometry.
 dataset_type = 'UnlabeledImageFolder'
 data_root = 'data/images/'
+# gtsa_mm.geometry.GTSA_GEOMETRY_KEYS (a config cannot import it; tests/test_geometry.py
+# checks the two agree); configs that replace the pipeline refer to this list as a base var
 geometry_keys = ['crop_boxes', 'rotation_label', 'global_region_boxes', 'view_region_boxes']
 
 train_pipeline = [

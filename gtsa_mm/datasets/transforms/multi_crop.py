@@ -1,4 +1,13 @@
-"""GTSA's multi-crop transform: overlapping crops, colour augmentation, rotation."""
+"""GTSA's multi-crop transform: overlapping crops, colour augmentation, rotation.
+
+Why its own colour operations rather than MMPretrain's ``ColorJitter``: measured
+2026-12-01 (1 OpenCV thread, median of 240 calls, mmpretrain 1.2.0, mmcv 2.1.0,
+numpy 2.4), brightness + contrast + saturation 0.8 take 0.19 ms here against
+1.22 ms in ``ColorJitter`` on a 224 px view (0.05 vs 0.33 ms at 96 px), and
+``ColorJitter``'s hue step (``mmcv.adjust_hue``) raises ``OverflowError`` for every
+negative hue shift under numpy 2. The ops also draw from the sample's generator
+(``aug_seed``), where ``ColorJitter`` draws from NumPy's global state.
+"""
 from __future__ import annotations
 
 import cv2
@@ -7,7 +16,13 @@ import torch
 from mmcv.transforms import BaseTransform
 from mmpretrain.registry import TRANSFORMS
 
-from gtsa_mm.geometry import NUM_ROTATIONS, sample_overlapping_crops, shared_region_boxes
+from gtsa_mm.geometry import (
+    GTSA_GEOMETRY_KEYS,
+    NUM_ROTATIONS,
+    quarter_turn_matrix,
+    sample_overlapping_crops,
+    shared_region_boxes,
+)
 
 from .image_ops import (
     GRAY_MATRIX_BGR,
@@ -18,9 +33,7 @@ from .image_ops import (
     to_chw_tensor,
 )
 
-#: The keys GTSAMultiCrop adds; name them in ``PackInputs(algorithm_keys=...)``.
-GTSA_GEOMETRY_KEYS = ('crop_boxes', 'rotation_label', 'global_region_boxes',
-                      'view_region_boxes')
+__all__ = ['GTSAMultiCrop', 'GTSA_GEOMETRY_KEYS']
 
 
 @TRANSFORMS.register_module()
@@ -199,11 +212,9 @@ class GTSAMultiCrop(BaseTransform):
         """
         x0, y0, x1, y1 = (float(v) for v in box)
         sx, sy = scale_xy
-        last = size - 1.
-        # rotated-view pixel (u, v) -> unrotated-view pixel (x, y), inverse of np.rot90
-        rot = {0: ((1, 0, 0), (0, 1, 0)), 1: ((0, -1, last), (1, 0, 0)),
-               2: ((-1, 0, last), (0, -1, last)), 3: ((0, 1, 0), (-1, 0, last))}[int(k) % 4]
-        rot = np.array(rot + ((0, 0, 1), ), dtype=np.float64)
+        # rotated-view pixel (u, v) -> unrotated-view pixel (x, y): the view's quarter
+        # turn undone, on pixel indices (extent size - 1)
+        rot = quarter_turn_matrix(-int(k), size - 1.)
         # unrotated-view pixel -> sampled-image pixel
         ax, ay = (x1 - x0) / size / sx, (y1 - y0) / size / sy
         crop = np.array([[ax, 0, (x0 + 0.5 * (x1 - x0) / size) / sx - 0.5],

@@ -1,22 +1,19 @@
 """GTSA: Geometric Transformation Sensitive Architecture."""
 from __future__ import annotations
 
-import math
-
 import torch
-from mmengine.logging import MessageHub
 from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
-from gtsa_mm.models.losses import negative_cosine_similarity, token_similarity
+from gtsa_mm.geometry import GTSA_GEOMETRY_KEYS
 from gtsa_mm.models.utils import ForeachCosineEMA
 from gtsa_mm.models.utils.compile import compile_vit_layers
 from gtsa_mm.models.utils.cuda_graphs import GTSACUDAGraphs
-from gtsa_mm.models.utils.roi_align import roi_align_grouped
 
-GEOMETRY_FIELDS = ('global_region_boxes', 'view_region_boxes', 'rotation_label')
+#: The geometry the losses read (``crop_boxes`` is carried for inspection only).
+GEOMETRY_FIELDS = tuple(k for k in GTSA_GEOMETRY_KEYS if k != 'crop_boxes')
 
 
 def stack_geometry(data_samples: list[DataSample], device: torch.device) -> dict[str, Tensor]:
@@ -42,6 +39,41 @@ def stack_geometry(data_samples: list[DataSample], device: torch.device) -> dict
     return out
 
 
+def check_views(inputs: list[Tensor], geometry: dict[str, Tensor], num_global: int) -> None:
+    """Raise a ``ValueError`` naming the config options when views and model disagree."""
+    num_views, geometry_globals = geometry['view_region_boxes'].shape[1:3]
+    if geometry_globals != num_global:
+        raise ValueError(
+            f'GTSA: model.num_global={num_global}, but the batch has {geometry_globals} '
+            "global views (num_global of the train pipeline's GTSAMultiCrop): set both "
+            'to the same value.')
+    if len(inputs) != num_views:
+        raise ValueError(
+            f'GTSA: the batch has {len(inputs)} view tensors but its geometry describes '
+            f'{num_views} views (GTSAMultiCrop num_global + num_local); the pipeline '
+            'between GTSAMultiCrop and PackInputs must keep every view.')
+    sizes = [tuple(v.shape[-2:]) for v in inputs]
+    if len(set(sizes[:num_global])) > 1 or len(set(sizes[num_global:])) > 1:
+        raise ValueError(
+            f'GTSA: view sizes {sizes}: the first model.num_global={num_global} views must '
+            'share one size (GTSAMultiCrop global_size) and the rest another (local_size).')
+
+
+def backbone_patch_size(backbone: nn.Module, patch_size: int | None) -> int:
+    """The backbone's patch size, checked against an explicit ``model.patch_size``."""
+    projection = getattr(getattr(backbone, 'patch_embed', None), 'projection', None)
+    stride = getattr(projection, 'stride', None)
+    own = stride[0] if stride is not None and len(set(stride)) == 1 else None
+    if own is None and patch_size is None:
+        raise ValueError(f'GTSA: cannot read the patch size of {type(backbone).__name__} '
+                         '(no square patch_embed.projection stride); set model.patch_size.')
+    if own is not None and patch_size is not None and patch_size != own:
+        raise ValueError(f'GTSA: model.patch_size={patch_size} disagrees with the backbone '
+                         f'(model.backbone.patch_size={own}); drop model.patch_size, it is '
+                         'read from the backbone.')
+    return own if own is not None else patch_size
+
+
 @MODELS.register_module()
 class GTSA(BaseSelfSupervisor):
     """GTSA self-supervised pretraining.
@@ -51,19 +83,12 @@ class GTSA(BaseSelfSupervisor):
     <https://arxiv.org/abs/2304.08014>`_.
 
     The student (backbone -> projector -> predictor) sees all views; the teacher
-    (EMA of backbone -> projector) sees the global views. For each teacher
-    global view ``t`` and each other view ``s`` (``G x (V - 1)`` pairs):
-
-    - region loss: the region both views share is RoI-aligned out of the
-      teacher map (in ``t``'s frame) and the student map (in ``s``'s frame);
-      the teacher's is turned by ``label_s - label_t`` quarter turns and the
-      negative cosine is taken per cell;
-    - patch correspondence loss: nearest-neighbour token matches between the
-      full maps, the best half kept, both directions (off during warm-up);
-    - rotation loss: a head predicts every view's quarter-turn label.
-
-    All pairs of one kind (global-global, global-local) are computed in one
-    batched call; there is no loop over samples or pairs.
+    (EMA of backbone -> projector) sees the global views; the rotation head reads
+    the student backbone's maps. :class:`~gtsa_mm.models.heads.GTSAHead`, built
+    from the loss options below, computes and weights the three terms over all
+    (teacher global view, other view) pairs: region (shared regions, the
+    teacher's turned to the student's orientation), patch correspondence (off
+    during warm-up) and rotation prediction.
 
     Args:
         backbone (dict): Student backbone, a ``VisionTransformer`` with
@@ -71,13 +96,18 @@ class GTSA(BaseSelfSupervisor):
         neck (dict): Projector (``GTSAProjector``), shared by the EMA teacher.
         predictor (dict): Student predictor (``GTSAPredictor``).
         rotation_head (dict, optional): ``RotationHead``; None disables the
-            rotation loss (ablation).
-        region_loss (dict): ``RegionLoss`` config.
-        patch_loss (dict, optional): ``PatchCorrespondenceLoss`` config; None
-            disables the patch loss (ablation).
+            rotation loss (ablation). Its ``loss_weight`` is the rotation term's
+            weight (default 0.5).
+        region_loss (dict): ``RegionLoss`` config; its ``loss_weight`` is the
+            region term's weight (default 1.0).
+        patch_loss (dict, optional): ``PatchCorrespondenceLoss`` config, its
+            ``loss_weight`` the patch term's weight after warm-up (default 0.5);
+            None disables the patch loss (ablation).
         num_global (int): Global (teacher) views; the inputs list starts with
-            them. Defaults to 2.
-        patch_size (int): Input pixels per map cell. Defaults to 16.
+            them. Must equal the pipeline's ``GTSAMultiCrop`` ``num_global``
+            (checked on every batch). Defaults to 2.
+        patch_size (int, optional): Input pixels per map cell. Defaults to None:
+            read from the backbone (an explicit value must agree with it).
         region_sizes (tuple[int, int]): RoI output side for student views of
             global / local size. Defaults to (10, 4).
         target (str): ``'region'`` (GTSA) or ``'global'``: match spatially
@@ -123,7 +153,7 @@ class GTSA(BaseSelfSupervisor):
                  patch_loss: dict | None = dict(type='PatchCorrespondenceLoss',
                                                 loss_weight=0.5),
                  num_global: int = 2,
-                 patch_size: int = 16,
+                 patch_size: int | None = None,
                  region_sizes: tuple[int, int] = (10, 4),
                  target: str = 'region',
                  base_momentum: float = 0.004,
@@ -138,18 +168,21 @@ class GTSA(BaseSelfSupervisor):
         data_preprocessor = data_preprocessor or dict(type='MultiViewDataPreprocessor')
         super().__init__(backbone=backbone, neck=neck, pretrained=pretrained,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        if target not in ('region', 'global'):
-            raise ValueError(f"GTSA: target must be 'region' or 'global', got {target!r}")
         self.predictor = MODELS.build(predictor)
-        self.rotation_head = MODELS.build(rotation_head) if rotation_head else None
-        self.region_loss = MODELS.build(region_loss)
-        self.patch_loss = MODELS.build(patch_loss) if patch_loss else None
-        self.num_global = num_global
-        self.patch_size = patch_size
-        self.region_sizes = tuple(region_sizes)
-        self.target = target
-        self.patch_loss_warmup_epochs = patch_loss_warmup_epochs
-        self.patch_loss_warmup_iters = patch_loss_warmup_iters
+        loss_weights = {}
+        self.rotation_head = None
+        if rotation_head:
+            rotation_head = dict(rotation_head)
+            if 'loss_weight' in rotation_head:
+                loss_weights['loss_rotation'] = rotation_head.pop('loss_weight')
+            self.rotation_head = MODELS.build(rotation_head)
+        self.head = MODELS.build(dict(
+            type='GTSAHead', num_global=num_global,
+            patch_size=backbone_patch_size(self.backbone, patch_size),
+            region_sizes=region_sizes, region_loss=region_loss, patch_loss=patch_loss,
+            loss_weights=loss_weights, target=target,
+            patch_loss_warmup_epochs=patch_loss_warmup_epochs,
+            patch_loss_warmup_iters=patch_loss_warmup_iters))
         self.target_net = ForeachCosineEMA(
             nn.Sequential(self.backbone, self.neck), momentum=base_momentum,
             end_momentum=end_momentum)
@@ -161,106 +194,23 @@ class GTSA(BaseSelfSupervisor):
         self._cuda_graphs = (GTSACUDAGraphs(self.backbone, self.neck, self.predictor,
                                             self.target_net) if cuda_graphs else None)
 
-        # Global-global pairs (t, s), s != t: pair p uses the teacher's j-th
-        # partner slot and the student's i-th partner slot.
-        g = num_global
-        others = torch.tensor([[o for o in range(g) if o != v] for v in range(g)],
-                              dtype=torch.long).view(g, g - 1)
-        pair_t = torch.arange(g).repeat_interleave(g - 1)
-        pair_s = others.reshape(-1)
-        self.register_buffer('_others', others, persistent=False)
-        self.register_buffer('_pair_t', pair_t, persistent=False)
-        self.register_buffer('_pair_s', pair_s, persistent=False)
-        self.register_buffer('_pair_s_slot', torch.where(pair_t < pair_s, pair_t, pair_t - 1),
-                             persistent=False)
+    @property
+    def num_global(self) -> int:
+        return self.head.num_global
 
-    # ------------------------------------------------------------------ helpers
+    @property
+    def patch_size(self) -> int:
+        return self.head.patch_size
+
+    @property
+    def region_sizes(self) -> tuple[int, int]:
+        return self.head.region_sizes
+
     def train(self, mode: bool = True) -> GTSA:
         """Keep the teacher deterministic (no drop path) while the student trains."""
         super().train(mode)
         self.target_net.eval()
         return self
-
-    def patch_loss_weight(self) -> float:
-        """Scheduled weight of the patch loss: 0 during warm-up.
-
-        0 while the 0-based epoch is ``< patch_loss_warmup_epochs`` (or the 0-based
-        iteration ``< patch_loss_warmup_iters`` when that is set), ``loss_weight``
-        after; see the class docstring for the authors' boundary.
-        """
-        if self.patch_loss is None:
-            return 0.
-        hub = MessageHub.get_current_instance()
-        if self.patch_loss_warmup_iters is not None:
-            warm = hub.get_info('iter', 0) < self.patch_loss_warmup_iters
-        else:
-            warm = hub.get_info('epoch', 0) < self.patch_loss_warmup_epochs
-        return 0. if warm else self.patch_loss.loss_weight
-
-    def _align(self, maps: Tensor, boxes: Tensor, size: int) -> Tensor:
-        """RoI-align ``(N, M, 4)`` boxes of input pixels on ``(N, C, h, w)`` maps."""
-        bound = math.ceil(maps.shape[-1] / size) + 1
-        return roi_align_grouped(maps, boxes, size, 1. / self.patch_size, max_samples=bound)
-
-    def _region_pairs(self, teacher: Tensor, student_global: Tensor, student_local: Tensor,
-                      geometry: dict[str, Tensor], batch: int):
-        """RoI-aligned regions and rotation offsets of all pairs, grouped by size.
-
-        Yields ``(student_regions, teacher_regions, offsets)`` with ``P x B``
-        pairs flattened first.
-        """
-        g = self.num_global
-        gb = geometry['global_region_boxes'].transpose(0, 1)  # (G, B, V, 4)
-        vb = geometry['view_region_boxes'].transpose(0, 1)  # (V, B, G, 4)
-        labels = geometry['rotation_label'].t()  # (V, B)
-        if g > 1:
-            size = self.region_sizes[0]
-            # teacher map t, partner slot j -> view others[t, j]
-            t_boxes = gb[torch.arange(g, device=gb.device)[:, None], :, self._others]
-            t_boxes = t_boxes.permute(0, 2, 1, 3).reshape(g * batch, g - 1, 4)
-            s_boxes = vb[torch.arange(g, device=vb.device)[:, None], :, self._others]
-            s_boxes = s_boxes.permute(0, 2, 1, 3).reshape(g * batch, g - 1, 4)
-            t_reg = self._align(teacher, t_boxes, size).unflatten(0, (g, batch))
-            s_reg = self._align(student_global, s_boxes, size).unflatten(0, (g, batch))
-            slot_t = torch.arange(g * (g - 1), device=gb.device) % (g - 1)
-            t_reg = t_reg[self._pair_t, :, slot_t]  # (P, B, C, k, k)
-            s_reg = s_reg[self._pair_s, :, self._pair_s_slot]
-            offsets = labels[self._pair_s] - labels[self._pair_t]  # (P, B)
-            yield s_reg.flatten(0, 1), t_reg.flatten(0, 1), offsets.flatten()
-        if student_local is not None:
-            size = self.region_sizes[1]
-            num_local = labels.shape[0] - g
-            t_boxes = gb[:, :, g:].reshape(g * batch, num_local, 4)
-            s_boxes = vb[g:].reshape(num_local * batch, g, 4)
-            t_reg = self._align(teacher, t_boxes, size).unflatten(0, (g, batch))  # (G,B,L,..)
-            s_reg = self._align(student_local, s_boxes, size).unflatten(0, (num_local, batch))
-            s_reg = s_reg.permute(2, 1, 0, 3, 4, 5)  # (G, B, L, C, k, k)
-            offsets = labels[None, g:] - labels[:g, None]  # (G, L, B)
-            yield (s_reg.flatten(0, 2), t_reg.flatten(0, 2),
-                   offsets.transpose(1, 2).flatten())
-
-    def _patch_similarities(self, teacher: Tensor, student_global: Tensor,
-                            student_local: Tensor | None):
-        """Token cosine similarities ``(..., Ns, Nt)`` of all pairs, grouped by student size.
-
-        The leading dimensions enumerate the pairs (their order differs between
-        the groups; the patch loss averages over them).
-        """
-        g = self.num_global
-        t_tok = teacher.unflatten(0, (g, -1)).flatten(3).transpose(-1, -2)  # (G, B, N, C)
-        if g > 1:
-            s_tok = student_global.unflatten(0, (g, -1)).flatten(3).transpose(-1, -2)
-            yield token_similarity(s_tok[self._pair_s], t_tok[self._pair_t])
-        if student_local is not None:
-            # One (L*n, G*N) product per image instead of broadcasting (L, B, n, C)
-            # against (G, B, N, C), which copied the teacher tokens once per local view
-            # (8 x 19M values at batch 64) and kept the copy for the backward pass.
-            batch, num_t = t_tok.shape[1:3]
-            s_tok = student_local.unflatten(0, (-1, batch)).flatten(3).transpose(-1, -2)
-            num_local, num_s = s_tok.shape[0], s_tok.shape[2]
-            similarity = token_similarity(s_tok.transpose(0, 1).flatten(1, 2),
-                                          t_tok.transpose(0, 1).flatten(1, 2))
-            yield similarity.view(batch, num_local, num_s, g, num_t).transpose(2, 3)  # B,L,G,n,N
 
     # ------------------------------------------------------------------ forward
     def _use_graphs(self, views: Tensor) -> bool:
@@ -308,11 +258,9 @@ class GTSA(BaseSelfSupervisor):
             dict: ``loss_region``, ``loss_patch`` (0 during warm-up),
             ``loss_rotation``, and the unweighted ``patch_similarity``.
         """
-        assert isinstance(inputs, list) and len(inputs) >= self.num_global
-        g = self.num_global
-        batch = inputs[0].shape[0]
         geometry = stack_geometry(data_samples, inputs[0].device)
-
+        check_views(inputs, geometry, self.num_global)
+        g = self.num_global
         global_views = torch.cat(inputs[:g])
         local_views = torch.cat(inputs[g:]) if len(inputs) > g else None
         feat_global, pred_global, feat_local, pred_local = self.student_passes(
@@ -321,49 +269,8 @@ class GTSA(BaseSelfSupervisor):
             self.target_net.update_parameters(nn.Sequential(self.backbone, self.neck))
         teacher = self.teacher_pass(global_views)
 
-        losses = {}
-        if self.target == 'region':
-            total, count = 0., 0
-            for s_reg, t_reg, offsets in self._region_pairs(teacher, pred_global, pred_local,
-                                                            geometry, batch):
-                num_pairs = offsets.numel() // batch
-                total = total + num_pairs * self.region_loss(s_reg, t_reg, offsets)
-                count += num_pairs
-            losses['loss_region'] = total / count
-        else:
-            losses['loss_region'] = self._global_target_loss(teacher, pred_global, pred_local)
-
-        if self.patch_loss is not None:
-            total, count = 0., 0
-            for similarity in self._patch_similarities(teacher, pred_global, pred_local):
-                num_pairs = similarity[..., 0, 0].numel() // batch
-                total = total + num_pairs * self.patch_loss(similarity)
-                count += num_pairs
-            patch = total / count
-            losses['loss_patch'] = self.patch_loss_weight() * patch
-            losses['patch_similarity'] = -patch.detach()
-
+        rotation_logits = None
         if self.rotation_head is not None:
             maps = [feat_global] + ([feat_local] if feat_local is not None else [])
-            logits = torch.cat([self.rotation_head(m) for m in maps])
-            labels = geometry['rotation_label'].t().reshape(-1)  # view-major like logits
-            losses['loss_rotation'] = self.rotation_head.loss(logits, labels)
-        return losses
-
-    def _global_target_loss(self, teacher: Tensor, pred_global: Tensor,
-                            pred_local: Tensor | None) -> Tensor:
-        """Ablation: negative cosine of pooled maps over the same pairs."""
-        g = self.num_global
-        t_vec = teacher.mean((2, 3)).unflatten(0, (g, -1))  # (G, B, C)
-        total, count = 0., 0
-        if g > 1:
-            s_vec = pred_global.mean((2, 3)).unflatten(0, (g, -1))
-            total = total + (g * (g - 1)) * negative_cosine_similarity(
-                s_vec[self._pair_s], t_vec[self._pair_t].detach(), dim=-1)
-            count += g * (g - 1)
-        if pred_local is not None:
-            s_vec = pred_local.mean((2, 3)).unflatten(0, (-1, t_vec.shape[1]))  # (L, B, C)
-            total = total + (g * s_vec.shape[0]) * negative_cosine_similarity(
-                s_vec[None].expand(g, -1, -1, -1), t_vec[:, None].detach(), dim=-1)
-            count += g * s_vec.shape[0]
-        return self.region_loss.loss_weight * total / count
+            rotation_logits = torch.cat([self.rotation_head(m) for m in maps])
+        return self.head.loss(teacher, pred_global, pred_local, rotation_logits, geometry)

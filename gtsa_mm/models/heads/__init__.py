@@ -1,4 +1,5 @@
 from .dino_head import DINOProjectionHead
+from .gtsa_head import GTSAHead
 from .rotation_head import RotationHead
 
-__all__ = ['RotationHead', 'DINOProjectionHead']
+__all__ = ['RotationHead', 'DINOProjectionHead', 'GTSAHead']

@@ -22,13 +22,15 @@ class RotationHead(BaseModule):
         hidden_channels (int): Hidden width. Defaults to 768.
         bottleneck_channels (int): Width before the classifier. Defaults to 128.
         num_classes (int): Rotation classes. Defaults to 4.
-        loss_weight (float): Weight of the cross-entropy. Defaults to 0.5.
+        loss_weight (float): Weight of :meth:`loss`. Defaults to 1.0. In ``GTSA``
+            the config's ``loss_weight`` is the rotation term's weight (default
+            0.5), which ``GTSAHead`` applies to the cross-entropy.
         init_cfg (dict | list, optional): Initialisation config.
     """
 
     def __init__(self, in_channels: int = 384, hidden_channels: int = 768,
                  bottleneck_channels: int = 128, num_classes: int = NUM_ROTATIONS,
-                 loss_weight: float = 0.5,
+                 loss_weight: float = 1.0,
                  init_cfg: dict | list | None = dict(
                      type='TruncNormal', layer='Linear', std=0.02, bias=0.)) -> None:
         super().__init__(init_cfg=init_cfg)

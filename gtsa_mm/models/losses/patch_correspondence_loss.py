@@ -43,15 +43,17 @@ def patch_correspondence_loss(student_tokens: Tensor, teacher_tokens: Tensor,
 
 @MODELS.register_module()
 class PatchCorrespondenceLoss(nn.Module):
-    """Module form of :func:`patch_correspondence_loss`.
+    """Module form of :func:`patch_correspondence_loss`, from token similarities.
 
     Args:
-        loss_weight (float): Weight after warm-up. Defaults to 0.5.
+        loss_weight (float): Weight of this module's output. Defaults to 1.0. In
+            ``GTSA`` the config's ``loss_weight`` is the patch term's weight, which
+            ``GTSAHead`` applies (0 during warm-up; the paper's 0.5 after).
         match_ratio (float): Kept matches as a fraction of the student view's
             tokens (98 of 196 for 224 px, 18 of 36 for 96 px). Defaults to 0.5.
     """
 
-    def __init__(self, loss_weight: float = 0.5, match_ratio: float = 0.5) -> None:
+    def __init__(self, loss_weight: float = 1.0, match_ratio: float = 0.5) -> None:
         super().__init__()
         self.loss_weight = loss_weight
         self.match_ratio = match_ratio
@@ -60,5 +62,6 @@ class PatchCorrespondenceLoss(nn.Module):
         return max(1, int(num_student_tokens * self.match_ratio))
 
     def forward(self, similarity: Tensor) -> Tensor:
-        """Unweighted loss ``-matched_similarity`` from ``(..., Ns, Nt)`` similarities."""
-        return -matched_similarity(similarity.float(), self.num_matches(similarity.shape[-2]))
+        """``-loss_weight * matched_similarity`` of ``(..., Ns, Nt)`` similarities."""
+        return -self.loss_weight * matched_similarity(
+            similarity.float(), self.num_matches(similarity.shape[-2]))

@@ -39,7 +39,9 @@ class RegionLoss(nn.Module):
     """Module form of :func:`region_loss` with a weight.
 
     Args:
-        loss_weight (float): Weight. Defaults to 1.0.
+        loss_weight (float): Weight of this module's output. Defaults to 1.0. In
+            ``GTSA`` the config's ``loss_weight`` is the region term's weight,
+            which ``GTSAHead`` applies.
         rotate_target (bool): Rotate the teacher regions to the student's
             orientation (GTSA). ``False`` gives the rotation-invariant ablation:
             the student is asked to match the unrotated teacher. Defaults to True.

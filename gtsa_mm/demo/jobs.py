@@ -1,0 +1,167 @@
+"""The demo's stages as ``tools/train.py`` subprocesses: a stage is a config and the stages
+it waits for; :func:`run_stages` runs them a few at a time and prints their progress."""
+from __future__ import annotations
+
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN_SCRIPT = REPO / 'tools' / 'train.py'
+
+
+@dataclass
+class Stage:
+    """One training run: its config (an mmengine Config), the stages it needs first, and
+    after it ran its wall-clock and CPU seconds."""
+    name: str
+    title: str
+    config: object  # mmengine Config
+    needs: tuple[str, ...] = ()
+    work_dir: Path = field(init=False)
+    seconds: float | None = None  # wall-clock
+    cpu_seconds: float | None = None  # user + system time of the process and its workers
+
+    def __post_init__(self) -> None:
+        self.work_dir = Path(self.config.work_dir)
+
+
+_LOG_PREFIX = re.compile(r'^\S+ \S+ - mmengine - \w+ - ')
+_PROGRESS = re.compile(r'(Epoch|Iter)\((train|val)\)\s*((?:\[\s*[\d/ ]+\])+)')
+_KEY_VALUE = re.compile(r'([\w/]+): (\d+ days?, [\d:]+|\d+:\d\d:\d\d|-?[\d.]+(?:e[-+]?\d+)?)')
+_METRIC_LOG_KEYS = ('coco/bbox_mAP', 'coco/segm_mAP', 'mIoU')
+_SHOWN_KEYS = ('eta', 'loss', 'loss_region', 'loss_patch', 'loss_rotation',
+               'coco/bbox_mAP', 'coco/segm_mAP', 'mIoU', 'mAcc')
+
+
+def progress_line(line: str) -> str | None:
+    """A short form of an MMEngine log line about training progress, or None."""
+    line = _LOG_PREFIX.sub('', line.strip())
+    match = _PROGRESS.search(line)
+    if not match:
+        return None
+    values = dict(_KEY_VALUE.findall(line[match.end():]))
+    if match.group(2) == 'val' and not any(k in values for k in _METRIC_LOG_KEYS):
+        return None  # evaluation progress: only its result is shown
+    shown = '  '.join(f'{key.removeprefix("coco/")} {values[key]}' for key in _SHOWN_KEYS
+                      if key in values)
+    return f'{match.group(1)}({match.group(2)}) {re.sub(r" +", " ", match.group(3))}  {shown}'
+
+
+class Job:
+    """One stage running as a ``tools/train.py`` subprocess with its log in its work dir."""
+
+    def __init__(self, stage: Stage, threads: int) -> None:
+        self.stage = stage
+        if stage.work_dir.exists():  # a fresh run: no stale checkpoints or metrics
+            shutil.rmtree(stage.work_dir)
+        stage.work_dir.mkdir(parents=True)
+        config_file = stage.work_dir / 'config.py'
+        stage.config.dump(str(config_file))
+        self.log_path = stage.work_dir / 'train.log'
+        env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS=str(threads),
+                   MKL_NUM_THREADS=str(threads))
+        self._log = open(self.log_path, 'w')
+        self.start = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, str(TRAIN_SCRIPT), str(config_file), '--work-dir',
+             str(stage.work_dir)], cwd=REPO, env=env, stdout=self._log,
+            stderr=subprocess.STDOUT)
+        self._reader = open(self.log_path)
+        self._partial = ''
+
+    def new_progress(self) -> list[str]:
+        text = self._partial + self._reader.read()
+        lines = text.split('\n')
+        self._partial = lines.pop()
+        return [p for p in map(progress_line, lines) if p]
+
+    def finished(self) -> bool:
+        # children's CPU time is added to RUSAGE_CHILDREN when they are reaped, i.e. in
+        # this poll(); the only children of the demo are its stage processes
+        before = _children_cpu_seconds()
+        if self.process.poll() is None:
+            return False
+        if self.stage.cpu_seconds is None:
+            self.stage.cpu_seconds = _children_cpu_seconds() - before
+        return True
+
+    def close(self) -> None:
+        self._log.close()
+        self._reader.close()
+        self.stage.seconds = time.perf_counter() - self.start
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.close()
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class StageFailed(RuntimeError):
+    pass
+
+
+def run_stages(stages: list[Stage], jobs: int, threads: int, say) -> list[float]:
+    """Run ``stages`` as subprocesses, ``jobs`` at a time, each after the ones it needs.
+
+    Returns the 1-minute load average sampled every 30 s (other work on the machine
+    slows the stages down; the samples say by how much it was busy).
+    """
+    pending, running, done = list(stages), [], set()
+    started, load, next_sample = 0, [], 0.
+    try:
+        while pending or running:
+            for stage in list(pending):
+                if len(running) < jobs and all(n in done for n in stage.needs):
+                    pending.remove(stage)
+                    running.append(Job(stage, threads))
+                    started += 1
+                    say(f'[{started}/{len(stages)}] {stage.title}: started ({threads} '
+                        f'thread{"s" * (threads > 1)}, log {stage.work_dir / "train.log"})')
+            time.sleep(0.5)
+            if time.monotonic() >= next_sample:
+                load.append(os.getloadavg()[0])
+                next_sample = time.monotonic() + 30
+            for job in list(running):
+                finished = job.finished()  # before reading, so no line is missed
+                for line in job.new_progress():
+                    say(f'  {job.stage.name:<11} {line}')
+                if finished:
+                    running.remove(job)
+                    job.close()
+                    if job.process.returncode != 0:
+                        raise StageFailed(_failure_message(job))
+                    done.add(job.stage.name)
+                    say(f'  {job.stage.name:<11} done in {format_seconds(job.stage.seconds)} '
+                        f'({format_seconds(job.stage.cpu_seconds)} CPU)')
+    finally:
+        for job in running:
+            job.stop()
+    return load
+
+
+def _failure_message(job: Job) -> str:
+    tail = job.log_path.read_text(errors='replace').splitlines()[-30:]
+    return (f'stage {job.stage.name} failed (exit code {job.process.returncode}); the end of '
+            f'{job.log_path}:\n' + '\n'.join(tail))
+
+
+def format_seconds(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f'{minutes}m{seconds:02d}s'
+
