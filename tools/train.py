@@ -19,7 +19,12 @@ from mmengine.runner import Runner
 # Registers gtsa_mm's components and MMEngine's checkpoint types (torch >= 2.6).
 import gtsa_mm  # noqa: F401
 from gtsa_mm.engine.cpu_dist import init_cpu_process_group
-from gtsa_mm.engine.hooks import NonFiniteLossError
+from gtsa_mm.engine.hooks import (
+    CheckpointWriteError,
+    CorruptCheckpointError,
+    NonFiniteLossError,
+    TrainingPreempted,
+)
 from gtsa_mm.engine.optimizers import enable_amp
 from gtsa_mm.registry import drop_collate_fn_scope
 from gtsa_mm.stack_warnings import quiet_stack_deprecations
@@ -105,6 +110,11 @@ def main(argv: list[str] | None = None) -> None:
         # a traceback around it adds nothing.
         runner.logger.error(str(error))
         sys.exit(1)
+    except TrainingPreempted as stop:  # saved; exit as if killed by that signal
+        print(f'tools/train.py: {stop}', file=sys.stderr)
+        sys.exit(128 + stop.signum)
+    except (CorruptCheckpointError, CheckpointWriteError) as err:  # the message says what to do
+        sys.exit(f'tools/train.py: {err}')
 
 
 if __name__ == '__main__':
