@@ -74,3 +74,26 @@ def assert_steps_match(reference, candidate, batches, amp_dtype=None, steps: int
         for key in a:
             torch.testing.assert_close(torch.tensor(b[key]), torch.tensor(a[key]), **tol)
         torch.testing.assert_close(gb, ga, **tol)
+
+
+def tiny_dino_model_cfg(**overrides) -> dict:
+    """DINO with the 2-block, 32-dim ViT-x/8 (class-token output) and a small head."""
+    cfg = dict(
+        type='DINO',
+        backbone=dict(type='VisionTransformer', arch=dict(TINY_ARCH), img_size=32, patch_size=8,
+                      out_type='cls_token'),
+        head=dict(type='DINOProjectionHead', in_channels=32, hidden_channels=32,
+                  bottleneck_channels=16, out_channels=20),
+        loss=dict(type='DINOLoss', out_channels=20))
+    cfg.update(overrides)
+    return cfg
+
+
+def tiny_demo_data(out, num_pretrain: int, num_train: int, num_val: int, size: int = 96):
+    """The demo data generator's scenes, a handful of small images, under ``out``."""
+    from gtsa_mm.demo_data.cli import main as make_demo_data
+
+    assert make_demo_data(['--out', str(out), '--num-pretrain', str(num_pretrain),
+                           '--num-train', str(num_train), '--num-val', str(num_val),
+                           '--image-size', str(size), '--quiet']) == 0
+    return out

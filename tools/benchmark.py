@@ -1,7 +1,9 @@
-"""Time GTSA's training step against its bare network, and its data transform.
+"""Time GTSA's training step against its bare network, and the data pipeline feeding it.
 
     python tools/benchmark.py --device cpu --batch-size 4
     python tools/benchmark.py --device cuda --batch-size 64 --amp-dtype bfloat16
+    python tools/benchmark.py --pipeline-only --step-images-per-s 1088   # workers for a GPU
+    torchrun --nproc-per-node 1 tools/benchmark.py --device cuda --ddp --compile layers
 
 Measures, in one run:
   (a) the full GTSA step: data preprocessor -> all losses (incl. the teacher's EMA
@@ -9,7 +11,18 @@ Measures, in one run:
   (b) the same network's plain step: the same student (backbone, projector,
       predictor, rotation head) and teacher modules on the same crops, with the
       loss replaced by the mean of the outputs and no EMA update;
-  (c) GTSAMultiCrop's milliseconds per image on one CPU core (640 x 480 images).
+  (c) the config's whole per-image data pipeline on one CPU core (dataset, JPEG
+      decode, GTSAMultiCrop, PackInputs, collate) on generated COCO-size JPEGs
+      (640 x 480, ~160 kB), in CPU time per image (``pipeline_ms_per_img``), and the
+      DataLoader workers per GPU that feed the measured (or ``--step-images-per-s``)
+      step (``workers_per_gpu_needed``);
+With ``--ddp`` the GTSA step is the Runner's: ``MMDistributedDataParallel.train_step``
+(preprocessor, DDP forward, loss, backward with the gradient all-reduce, clipped step), in
+a process group of the launcher's world size (1 without torchrun); the network step is
+then not timed.
+  (d) the model FLOPs of one GTSA step per image (torch.utils.flop_counter: matmuls,
+      convolutions, attention; forward and backward), the achieved TFLOP/s and, on a
+      tabulated GPU, the fraction of its dense peak for the autocast dtype.
 Both steps use the paper's optimiser as configured in
 configs/_base_/schedules/gtsa_adamw-coslr-100e.py (fused AdamW, no decay on biases
 and norms, each parameter's gradient norm clipped to 3.0) and, on CUDA,
@@ -25,20 +38,29 @@ import copy
 import json
 import logging
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 import gtsa_mm  # noqa: F401
+from gtsa_mm.benchmark import (
+    count_flops,
+    matmul_dtype,
+    peak_tflops,
+    time_pipeline,
+    workers_needed,
+    write_synthetic_jpegs,
+)
 from gtsa_mm.datasets.transforms import GTSA_GEOMETRY_KEYS
 from gtsa_mm.engine.optimizers import disable_amp, enable_amp
 from gtsa_mm.host_sync import HostSyncRecorder
 
-PAPER_SCHEDULE = (Path(__file__).resolve().parents[1] /
-                  'configs/_base_/schedules/gtsa_adamw-coslr-100e.py')
+REPO = Path(__file__).resolve().parents[1]
+PAPER_SCHEDULE = REPO / 'configs/_base_/schedules/gtsa_adamw-coslr-100e.py'
+PAPER_CONFIG = REPO / 'configs/gtsa/gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py'
 
 ARCHS = {
     # the paper: ViT-S/16 on 2 x 224 + 8 x 96 crops
@@ -62,8 +84,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--num-local', type=int, default=8, help='local crops per image')
     parser.add_argument('--amp-dtype', choices=['none', 'float16', 'bfloat16'], default=None,
                         help='autocast dtype (default: bfloat16 on cuda, none on cpu)')
-    parser.add_argument('--data-images', type=int, default=20,
-                        help='images timed for the data transform')
+    parser.add_argument('--config', default=str(PAPER_CONFIG),
+                        help="config whose train_dataloader (dataset, pipeline, batch size "
+                        "for the collate) is timed; default: the paper's COCO config")
+    parser.add_argument('--pipeline-images', '--data-images', type=int, default=32,
+                        help='generated 640 x 480 JPEGs run through the pipeline per pass')
+    parser.add_argument('--pipeline-repeats', type=int, default=3,
+                        help='passes over them (new crops each); the median pass is reported')
+    parser.add_argument('--step-images-per-s', type=float, default=None,
+                        help="the step rate the workers must feed (default: this run's "
+                        'measured GTSA step)')
+    parser.add_argument('--pipeline-only', action='store_true',
+                        help='time the data pipeline only (no model step)')
+    parser.add_argument('--ddp', action='store_true',
+                        help="time the GTSA step inside MMEngine's DDP wrapper, as the Runner "
+                        'runs it (use torchrun; a 1-process group is made without it)')
+    parser.add_argument('--ddp-static-graph', action='store_true',
+                        help='DistributedDataParallel(static_graph=True) (with --ddp)')
     parser.add_argument('--threads', type=int, default=None, help='torch CPU threads')
     parser.add_argument('--compile', choices=['none', 'layers'], default='none',
                         help='layers: GTSA(compile_layers=True), torch.compile of each '
@@ -121,26 +158,35 @@ def make_batches(spec: dict, batch_size: int, num_local: int, count: int = 2) ->
     return batches
 
 
-def time_data_transform(spec: dict, num_local: int, images: int) -> float:
-    """Milliseconds per image of GTSAMultiCrop on one core (OpenCV single-threaded)."""
-    from mmpretrain.registry import TRANSFORMS
-    crop = TRANSFORMS.build(dict(type='GTSAMultiCrop', global_size=spec['global_size'],
-                                 local_size=spec['local_size'], num_local=num_local, seed=0))
-    rng = np.random.default_rng(1)
-    imgs = [rng.integers(0, 256, (480, 640, 3), np.uint8) for _ in range(4)]
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        for i in range(3):
-            crop(dict(img=imgs[i % 4]))
-        times = []
-        for i in range(images):
-            start = time.perf_counter()
-            crop(dict(img=imgs[i % 4]))
-            times.append(time.perf_counter() - start)
-    finally:
-        cv2.setNumThreads(threads)
-    return 1000 * statistics.median(times)
+def measure_pipeline(args) -> dict:
+    """The config's train pipeline on generated COCO-size JPEGs, one core."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(args.config)
+    loader = cfg.train_dataloader
+    with tempfile.TemporaryDirectory(prefix='gtsa_benchmark_') as folder:
+        write_synthetic_jpegs(folder, args.pipeline_images)
+        timing = time_pipeline(loader.dataset.to_dict(), folder, loader.batch_size,
+                               repeats=args.pipeline_repeats)
+    return dict(pipeline_ms_per_img=round(timing.ms_per_img, 2),
+                pipeline_wall_ms_per_img=round(timing.wall_ms_per_img, 2),
+                pipeline_stage_ms=timing.stage_ms, pipeline_jpeg_kb=timing.jpeg_kb,
+                data_ms_per_img=timing.stage_ms.get('GTSAMultiCrop'),
+                config_workers_per_gpu=loader.num_workers)
+
+
+def step_flops(model, batch, amp: str, device: str) -> int:
+    """FLOPs of one GTSA forward + backward on ``batch`` (optimizer not counted)."""
+    dtype = {'none': None, 'float16': torch.float16, 'bfloat16': torch.bfloat16}[amp]
+
+    def step():
+        with torch.autocast(device, dtype=dtype or torch.float32, enabled=dtype is not None):
+            data = model.data_preprocessor(copy.copy(batch), training=True)
+            losses = model.loss(data['inputs'], data['data_samples'])
+        sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+
+    flops = count_flops(step)
+    model.zero_grad(set_to_none=True)
+    return flops
 
 
 def network_loss(model, inputs: list) -> torch.Tensor:
@@ -186,6 +232,38 @@ def count_host_syncs(model, optim_wrapper, data, step_fn, device) -> int:
     return len(syncs.events)
 
 
+def wrap_ddp(model, device: str, static_graph: bool = False):
+    """``model`` in MMEngine's DDP wrapper as the Runner builds it (broadcast_buffers and
+    find_unused_parameters off), in the launcher's process group or a 1-process one."""
+    import os
+
+    import torch.distributed as dist
+    from mmengine.model import MMDistributedDataParallel
+    if not dist.is_initialized():
+        for key, value in (('MASTER_ADDR', '127.0.0.1'), ('MASTER_PORT', '29533'),
+                           ('RANK', '0'), ('WORLD_SIZE', '1')):
+            os.environ.setdefault(key, value)
+        dist.init_process_group('nccl' if device == 'cuda' else 'gloo')
+    device_ids = [torch.cuda.current_device()] if device == 'cuda' else None
+    return MMDistributedDataParallel(model, device_ids=device_ids, broadcast_buffers=False,
+                                     find_unused_parameters=False, static_graph=static_graph)
+
+
+def time_train_steps(ddp_model, optim_wrapper, batches, iters, warmup, device) -> list:
+    """``train_step`` of the wrapped model (the Runner's iteration without its hooks)."""
+    times = []
+    for i in range(warmup + iters):
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        ddp_model.train_step(copy.copy(batches[i % len(batches)]), optim_wrapper=optim_wrapper)
+        if device == 'cuda':
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
 def time_steps(model, optim_wrapper, batches, step_fn, iters, warmup, device,
                sync: bool = True) -> list:
     sync = sync and device == 'cuda'
@@ -212,8 +290,23 @@ def main(argv=None) -> dict:
         torch.set_num_threads(args.threads)
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('tools/benchmark.py: --device cuda but no CUDA device is available')
+    if not Path(args.config).is_file():
+        raise SystemExit(f'tools/benchmark.py: --config not found: {args.config}')
+    if args.pipeline_only:
+        pipeline = measure_pipeline(args)
+        rate = args.step_images_per_s
+        result = dict(config=args.config, step_images_per_s=rate, **pipeline,
+                      workers_per_gpu_needed=(None if rate is None else workers_needed(
+                          rate, pipeline['pipeline_ms_per_img'])))
+        print(f"data pipeline {pipeline['pipeline_ms_per_img']:.2f} ms/img/core "
+              f"({pipeline['pipeline_stage_ms']})")
+        print(json.dumps(result))
+        return result
     amp = args.amp_dtype or ('bfloat16' if args.device == 'cuda' else 'none')
     spec = ARCHS[args.arch]
+    if args.ddp and args.device == 'cuda':
+        import os
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', 0)))
     from mmengine.logging import MessageHub
     hub = MessageHub.get_current_instance()
     hub.update_info('max_iters', 10 ** 6)
@@ -236,13 +329,17 @@ def main(argv=None) -> dict:
 
     if args.device == 'cuda':
         torch.cuda.reset_peak_memory_stats()
-    # interleave the two so drift (clocks, caches) affects both alike
     gtsa_times, net_times = [], []
-    for _ in range(2):
-        net_times += time_steps(model, wrapper, batches, network_step, args.iters // 2 or 1,
-                                args.warmup, args.device)
-        gtsa_times += time_steps(model, wrapper, batches, gtsa_step, args.iters // 2 or 1,
-                                 args.warmup, args.device)
+    if args.ddp:
+        ddp_model = wrap_ddp(model, args.device, args.ddp_static_graph)
+        gtsa_times = time_train_steps(ddp_model, wrapper, batches, args.iters, args.warmup,
+                                      args.device)
+    else:  # interleave the two so drift (clocks, caches) affects both alike
+        for _ in range(2):
+            net_times += time_steps(model, wrapper, batches, network_step,
+                                    args.iters // 2 or 1, args.warmup, args.device)
+            gtsa_times += time_steps(model, wrapper, batches, gtsa_step, args.iters // 2 or 1,
+                                     args.warmup, args.device)
     peak = (torch.cuda.max_memory_allocated() / 2**30 if args.device == 'cuda' else None)
     host_syncs = count_host_syncs(model, wrapper, batches[0], gtsa_step, args.device)
     if args.profile:
@@ -256,25 +353,49 @@ def main(argv=None) -> dict:
             f.write(prof.key_averages().table(sort_by=sort, row_limit=40))
             f.write('\n\n')
             f.write(prof.key_averages().table(sort_by='self_cpu_time_total', row_limit=30))
-    data_ms = time_data_transform(spec, args.num_local, args.data_images)
-    gtsa_s, net_s = statistics.median(gtsa_times), statistics.median(net_times)
+    # FLOPs are counted eagerly: graph replays and compiled code hide their operators
+    # from the counter, and the arithmetic is the same.
+    if args.cuda_graphs or args.compile != 'none':
+        del wrapper
+        model = build_model(spec, args.num_local, args.device, False, args.drop_path_rate)
+    flops = step_flops(model, batches[0], amp, args.device) / args.batch_size
+    pipeline = measure_pipeline(args)
+    gtsa_s = statistics.median(gtsa_times)
+    net_s = statistics.median(net_times) if net_times else None
+    device = torch.cuda.get_device_name() if args.device == 'cuda' else 'cpu'
+    tflops = flops * args.batch_size / gtsa_s / 1e12
+    peak_dtype = matmul_dtype(amp) if args.device == 'cuda' else None
+    peak_tf = peak_tflops(device, peak_dtype) if peak_dtype else None
+    images_per_s = args.batch_size / gtsa_s
+    feed_rate = args.step_images_per_s or images_per_s
     result = dict(
-        device=(torch.cuda.get_device_name() if args.device == 'cuda' else 'cpu'),
+        device=device,
         arch=args.arch, batch_size=args.batch_size, num_local=args.num_local, amp=amp,
         compile=args.compile, cuda_graphs=args.cuda_graphs, optimizer=args.optimizer,
         drop_path_rate=args.drop_path_rate,
         cudnn_benchmark=(args.cudnn_benchmark if args.device == 'cuda' else None),
         torch_threads=torch.get_num_threads(), iters=len(gtsa_times),
-        gtsa_step_s=round(gtsa_s, 5), network_step_s=round(net_s, 5),
-        gtsa_over_network=round(gtsa_s / net_s, 3),
-        data_ms_per_img=round(data_ms, 2),
-        images_per_s=round(args.batch_size / gtsa_s, 1),
-        network_images_per_s=round(args.batch_size / net_s, 1),
+        ddp=(None if not args.ddp else dict(world_size=torch.distributed.get_world_size(),
+                                            static_graph=args.ddp_static_graph)),
+        gtsa_step_s=round(gtsa_s, 5), network_step_s=net_s and round(net_s, 5),
+        gtsa_over_network=net_s and round(gtsa_s / net_s, 3),
+        images_per_s=round(images_per_s, 1),
+        network_images_per_s=net_s and round(args.batch_size / net_s, 1),
         peak_mem_gib=None if peak is None else round(peak, 2),
-        host_syncs_per_step=host_syncs)
-    print(f'GTSA step {gtsa_s * 1000:.1f} ms | network step {net_s * 1000:.1f} ms | '
-          f'ratio {gtsa_s / net_s:.3f} | data {data_ms:.2f} ms/img | '
-          f'host syncs per step {host_syncs}')
+        host_syncs_per_step=host_syncs,
+        gflops_per_img=round(flops / 1e9, 2), achieved_tflops=round(tflops, 3),
+        peak_dtype=peak_dtype, peak_tflops=peak_tf,
+        peak_fraction=None if not peak_tf else round(tflops / peak_tf, 4),
+        config=args.config, **pipeline, step_images_per_s=round(feed_rate, 1),
+        workers_per_gpu_needed=workers_needed(feed_rate, pipeline['pipeline_ms_per_img']))
+    network = ('DDP train_step' if args.ddp else
+               f'network step {net_s * 1000:.1f} ms | ratio {gtsa_s / net_s:.3f}')
+    print(f'GTSA step {gtsa_s * 1000:.1f} ms | {network} | '
+          f'{flops / 1e9:.1f} GFLOP/img, {tflops:.2f} TFLOP/s'
+          + (f' ({100 * tflops / peak_tf:.1f} % of {peak_dtype} peak)' if peak_tf else '')
+          + f" | data pipeline {pipeline['pipeline_ms_per_img']:.2f} ms/img/core, "
+          f"{result['workers_per_gpu_needed']} workers per GPU | host syncs per step "
+          f'{host_syncs}')
     print(json.dumps(result))
     return result
 

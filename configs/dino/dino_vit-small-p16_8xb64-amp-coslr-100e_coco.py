@@ -17,7 +17,8 @@ default_hooks = dict(
     # sets the sampler's epoch; --resume continues exactly, also from mid-epoch checkpoints
     sampler_seed=dict(type='ExactResumeHook'))
 # stop with a clear message (and no checkpoint of the bad step) on a NaN/inf loss
-custom_hooks = [dict(type='NonFiniteLossHook')]
+# on SIGTERM / SIGUSR1 (preemption): finish the iteration, save it, stop (docs/reliability.md)
+custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='PreemptionHook')]
 randomness = dict(seed=0, diff_rank_seed=True)
 # crops have fixed sizes (224 / 96 px): let cuDNN time its convolution kernels once
 env_cfg = dict(cudnn_benchmark=True)

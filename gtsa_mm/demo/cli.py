@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .jobs import StageFailed, format_seconds, run_stages
 from .results import UNITS, collect_results, finetune_table, frozen_probes, probe_table
-from .stages import PRETRAIN_CONFIG, build_stages, default_settings, stages_of
+from .stages import build_stages, default_settings, stages_of
 
 #: ``tools/make_demo_data.py`` flags of the demo's data set, and of ``--quick``'s.
 DATA_FLAGS = dict(num_pretrain=512, num_train=128, num_val=32, image_size=256)
@@ -176,8 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         say('figures:')
         figures_start = time.perf_counter()
-        report['figures'] = make_figures(stages, checkpoint, data_root, work_dir, scratch,
-                                         PRETRAIN_CONFIG, say)
+        report['figures'] = make_figures(stages, checkpoint, data_root, work_dir, scratch, say)
         timings['figures'] = time.perf_counter() - figures_start
         write_report()
 

@@ -1,5 +1,5 @@
-"""The demo's pictures: pretraining losses, PCA of the patch features, UperNet masks and
-Mask R-CNN detections next to the ground truth."""
+"""The demo's pictures: pretraining losses, feature pictures (PCA, correspondences,
+attention), UperNet masks and Mask R-CNN detections next to the ground truth."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,6 @@ from .results import read_scalars
 
 if TYPE_CHECKING:  # imported where used: the stage runner stays light
     import numpy as np
-    import torch
 
 #: Distinct colours for the 8 classes (index k - 1) in the pictures.
 CLASS_COLOURS = ('#e6194b', '#4363d8', '#3cb44b', '#ffe119', '#911eb4', '#42d4f4',
@@ -49,67 +48,6 @@ def plot_pretrain_losses(pretrain_dir: Path, out: Path, warmup_epochs: int) -> P
 
 def _val_images(data_root: Path, count: int) -> list[Path]:
     return sorted((data_root / 'ade' / 'images' / 'validation').glob('*.jpg'))[:count]
-
-
-def _pca_rgb(features: torch.Tensor) -> np.ndarray:
-    """First three principal components of all tokens, each scaled to [0, 1]."""
-    import numpy as np
-
-    n, c, h, w = features.shape
-    tokens = features.permute(0, 2, 3, 1).reshape(-1, c).double().numpy()
-    tokens = tokens - tokens.mean(0)
-    _, _, vt = np.linalg.svd(tokens, full_matrices=False)
-    projected = tokens @ vt[:3].T
-    low, high = np.percentile(projected, 1, axis=0), np.percentile(projected, 99, axis=0)
-    rgb = np.clip((projected - low) / np.maximum(high - low, 1e-8), 0, 1)
-    return rgb.reshape(n, h, w, 3)
-
-
-def plot_pca(pretrain_config_file: Path, checkpoint: Path, data_root: Path, out: Path,
-             use_teacher: bool, count: int = 4) -> Path:
-    """RGB maps of the first three PCA components of the patch features: GTSA vs random.
-
-    The GTSA backbone is the one the fine-tunes start from: the EMA teacher with
-    ``use_teacher``, else the student.
-    """
-    import cv2
-    import matplotlib.pyplot as plt
-    import numpy as np
-    import torch
-    from mmengine.config import Config
-    from mmpretrain.registry import MODELS
-
-    import gtsa_mm  # noqa: F401  (torch.load allowlist of Runner checkpoints)
-    from gtsa_mm.downstream import backbone_prefix, read_state_dict, strip_prefix
-
-    cfg = Config.fromfile(str(pretrain_config_file))
-    preprocessor = cfg.model.data_preprocessor
-    mean = torch.tensor(preprocessor.mean).view(1, 3, 1, 1)
-    std = torch.tensor(preprocessor.std).view(1, 3, 1, 1)
-    paths = _val_images(data_root, count)
-    images = [cv2.imread(str(p))[..., ::-1].copy() for p in paths]  # RGB
-    inputs = (torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float() - mean) / std
-
-    def features(backbone) -> np.ndarray:
-        backbone.eval()
-        with torch.no_grad():
-            return _pca_rgb(backbone(inputs)[-1])
-
-    torch.manual_seed(0)
-    random_backbone = MODELS.build(cfg.model.backbone)
-    random_backbone.init_weights()
-    gtsa_backbone = MODELS.build(cfg.model.backbone)
-    state = read_state_dict(str(checkpoint))
-    gtsa_backbone.load_state_dict(strip_prefix(state, backbone_prefix(use_teacher=use_teacher)))
-    title = 'GTSA teacher' if use_teacher else 'GTSA student'
-    columns = [('image', images), (title, features(gtsa_backbone)),
-               ('random init', features(random_backbone))]
-    fig = _picture_grid(columns, figsize=(7.5, 2.5 * len(paths)))
-    fig.suptitle('Patch features (last block), first 3 PCA components as RGB', fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
 
 
 def _picture_grid(columns: list[tuple[str, list]], figsize: tuple[float, float]):
@@ -204,10 +142,10 @@ def _draw_boxes(ax, boxes: Sequence[Sequence[float]], labels: Sequence[int],
 
 
 def plot_det_predictions(models: dict[str, tuple[Path, Path]], coco_root: Path, out: Path,
-                         classes: Sequence[str], count: int = 4,
-                         score_threshold: float = 0.3) -> Path:
+                         classes: Sequence[str], count: int = 4, top_k: int = 5) -> Path:
     """Validation images with their ground-truth instances and each Mask R-CNN's
-    detections (boxes, masks and scores of those above ``score_threshold``)."""
+    ``top_k`` highest-scoring detections (boxes, masks, scores), whatever their score:
+    a detector that has not learnt much still shows what it finds."""
     import cv2
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
@@ -233,7 +171,7 @@ def plot_det_predictions(models: dict[str, tuple[Path, Path]], coco_root: Path, 
         shown = []
         for path in paths:
             pred = inference_detector(model, str(path)).pred_instances
-            keep = pred.scores >= score_threshold
+            keep = pred.scores.argsort(descending=True)[:top_k]
             masks = pred.masks[keep].numpy() if 'masks' in pred else []
             shown.append(dict(masks=list(masks), boxes=pred.bboxes[keep].tolist(),
                               labels=pred.labels[keep].tolist(),
@@ -250,12 +188,15 @@ def plot_det_predictions(models: dict[str, tuple[Path, Path]], coco_root: Path, 
             ax.set_yticks([])
             if row == 0:
                 ax.set_title(title, fontsize=10)
-            if col > 0:
-                ax.set_xlabel(f'{len(inst["boxes"])} detections', fontsize=7)
+            if col > 0 and inst['scores']:
+                ax.set_xlabel(f'top {len(inst["scores"])} scores '
+                              f'{max(inst["scores"]):.2f}-{min(inst["scores"]):.2f}', fontsize=7)
+            elif col > 0:
+                ax.set_xlabel('no detections', fontsize=7)
     handles = [Patch(color=c, label=name) for c, name in zip(CLASS_COLOURS, classes)]
     fig.legend(handles=handles, loc='lower center', ncol=4, fontsize=8, frameon=False)
-    fig.suptitle(f'Mask R-CNN on validation images (score >= {score_threshold})',
-                 fontsize=10)
+    fig.suptitle(f'Mask R-CNN on validation images: ground truth and the {top_k} '
+                 'highest-scoring detections', fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -269,8 +210,23 @@ def last_checkpoint(work_dir: Path) -> Path:
     return sorted(work_dir.glob('*.pth'), key=lambda p: p.stat().st_mtime)[-1]
 
 
+def plot_features(checkpoint: Path, use_teacher: bool, data_root: Path, out_dir: Path,
+                  count: int = 4) -> list[Path]:
+    """``tools/visualize_features.py``'s pictures (PCA of the patch features as RGB,
+    nearest-neighbour patch correspondences between an image and its flipped copy,
+    last-block attention) of the GTSA backbone the fine-tunes start from and of a random
+    init of the same ViT, on validation images."""
+    from gtsa_mm.visualization import visualize_checkpoints
+
+    title = 'GTSA teacher' if use_teacher else 'GTSA student'
+    pictures = visualize_checkpoints(
+        [str(checkpoint), 'random'], [str(p) for p in _val_images(data_root, count)],
+        str(out_dir), names=[title, 'random init'], teacher=use_teacher, img_size=128)
+    return [Path(path) for path in pictures.values()]
+
+
 def make_figures(stages: Sequence, checkpoint: Path, data_root: Path, work_dir: Path,
-                 scratch: bool, pretrain_config: Path, say) -> list[str]:
+                 scratch: bool, say) -> list[str]:
     """All pictures; the fine-tune pictures show each init's first seed."""
     import matplotlib
     from mmengine.logging import MMLogger
@@ -294,9 +250,8 @@ def make_figures(stages: Sequence, checkpoint: Path, data_root: Path, work_dir: 
         inits.pop('random init')
     seg = {title: stages_of(stages, 'seg', init)[0] for title, init in inits.items()}
     det = {title: stages_of(stages, 'det', init)[0] for title, init in inits.items()}
-    init_cfg = seg['GTSA init'].config.model.backbone.init_cfg
-    written.append(plot_pca(pretrain_config, checkpoint, data_root,
-                            work_dir / 'pca_features.png', init_cfg.get('use_teacher', False)))
+    use_teacher = seg['GTSA init'].config.model.backbone.init_cfg.get('use_teacher', False)
+    written += plot_features(checkpoint, use_teacher, data_root, work_dir / 'features')
     classes = seg['GTSA init'].config.metainfo['classes']
     written.append(plot_seg_predictions(
         {title: (s.work_dir / 'config.py', last_checkpoint(s.work_dir))

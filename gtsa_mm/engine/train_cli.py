@@ -22,7 +22,12 @@ from gtsa_mm.registry import drop_collate_fn_scope
 from gtsa_mm.stack_warnings import quiet_stack_deprecations
 
 from .cpu_dist import init_cpu_process_group
-from .hooks import NonFiniteLossError
+from .hooks import (
+    CheckpointWriteError,
+    CorruptCheckpointError,
+    NonFiniteLossError,
+    TrainingPreempted,
+)
 from .optimizers import enable_amp
 
 
@@ -89,7 +94,8 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Train as ``tools/train.py`` does: exit status 1 on a non-finite loss."""
+    """Train as ``tools/train.py`` does: exit status 1 on a non-finite loss, 128 + signal
+    after a preemption checkpoint, a message for unwritable or damaged checkpoints."""
     args = parse_args(argv)
     cfg = build_config(args)
     # Without GPUs MMEngine's init_dist fails (it pins a CUDA device first): start gloo
@@ -108,3 +114,8 @@ def main(argv: list[str] | None = None) -> None:
         # a traceback around it adds nothing.
         runner.logger.error(str(error))
         sys.exit(1)
+    except TrainingPreempted as stop:  # saved; exit as if killed by that signal
+        print(f'tools/train.py: {stop}', file=sys.stderr)
+        sys.exit(128 + stop.signum)
+    except (CorruptCheckpointError, CheckpointWriteError) as err:  # the message says what to do
+        sys.exit(f'tools/train.py: {err}')

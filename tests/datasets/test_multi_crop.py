@@ -121,3 +121,52 @@ def test_view_matrix_matches_resize_then_rot90_exactly_in_geometry():
         mapped = m @ np.stack([u.ravel(), v.ravel(), np.ones(64)])
         np.testing.assert_allclose(mapped[0].reshape(8, 8), expected_x, atol=1e-9)
         np.testing.assert_allclose(mapped[1].reshape(8, 8), expected_y, atol=1e-9)
+
+
+def test_channels_first_gives_what_pack_inputs_makes_of_the_views():
+    from mmpretrain.datasets.transforms import PackInputs
+    img = smooth_image(120, 160, 3)
+    hwc = GTSAMultiCrop(global_size=32, local_size=16, seed=5)(dict(img=img))
+    chw = GTSAMultiCrop(global_size=32, local_size=16, seed=5, channels_first=True)(
+        dict(img=img))
+    assert all(isinstance(v, torch.Tensor) and v.dtype == torch.uint8 for v in chw['img'])
+    assert chw['img_shape'] == hwc['img_shape']
+    pack = PackInputs(algorithm_keys=GTSA_GEOMETRY_KEYS)
+    packed_hwc, packed_chw = pack(hwc)['inputs'], pack(chw)['inputs']
+    assert [v.shape for v in packed_chw] == [(3, 32, 32)] * 2 + [(3, 16, 16)] * 8
+    assert all(torch.equal(a, b) for a, b in zip(packed_hwc, packed_chw))
+
+
+@pytest.mark.parametrize('k', range(4))
+def test_integer_box_view_is_resize_then_rot90_and_agrees_with_the_warp(k):
+    """The resize path at level 0 gives np.rot90(cv2.resize(box)); the warp of the same
+    geometry (a fractional box nudged by 1e-9 px takes that path) agrees to rounding."""
+    import cv2
+    img = smooth_image(200, 300, 4)
+    box = np.array([30., 20., 250., 180.])
+    view = GTSAMultiCrop.render_view([img], box, 64, k)
+    expected = np.rot90(cv2.resize(img[20:180, 30:250], (64, 64),
+                                   interpolation=cv2.INTER_LINEAR), k)
+    assert np.array_equal(view, expected)
+    warped = GTSAMultiCrop.render_view([img], box + np.array([1e-9, 0, 0, 0]), 64, k)
+    assert np.abs(warped.astype(int) - view).max() <= 1
+
+
+def test_colour_operations_match_their_opencv_definitions():
+    """One-pass colour matrices and the separable blur against OpenCV's own ops."""
+    import cv2
+
+    from gtsa_mm.datasets.transforms.image_ops import GRAY_MATRIX_BGR, gaussian_blur
+    img = smooth_image(64, 64, 6)
+    gray = cv2.cvtColor(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    assert np.abs(cv2.transform(img, GRAY_MATRIX_BGR).astype(int) - gray).max() <= 1
+    f = 1.6  # saturation: blend with the grayscale image (can saturate)
+    reference = np.clip(np.rint(f * img.astype(float) + (1 - f) * gray), 0, 255)
+    saturated = cv2.transform(img, f * np.eye(3) + (1 - f) * GRAY_MATRIX_BGR)
+    assert np.abs(saturated - reference).max() <= 2
+    noise = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    for sigma in (0.3, 1.0, 2.0):
+        for image in (img, noise):
+            blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma)
+            assert np.abs(gaussian_blur(image, sigma).astype(int) - blurred).max() <= 1
+        assert np.abs(gaussian_blur(noise, sigma).astype(int) - noise).mean() > 0.5

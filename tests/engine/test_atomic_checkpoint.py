@@ -1,4 +1,6 @@
-"""AtomicCheckpointHook: a crash while saving leaves the previous checkpoint usable."""
+"""AtomicCheckpointHook: a crash while saving leaves the previous checkpoint usable; unwritable
+folders and damaged --resume checkpoints stop the run with a message naming the files."""
+import errno
 import hashlib
 import os
 import os.path as osp
@@ -14,7 +16,16 @@ from torch.utils.data import Dataset
 
 import gtsa_mm  # noqa: F401  (lets torch.load(weights_only=True) read Runner checkpoints)
 from gtsa_mm.engine.hooks import atomic_checkpoint_hook
-from gtsa_mm.engine.hooks.atomic_checkpoint_hook import AtomicCheckpointHook, atomic_write_bytes
+from gtsa_mm.engine.hooks.atomic_checkpoint_hook import (
+    AtomicCheckpointHook,
+    CheckpointWriteError,
+    atomic_write_bytes,
+)
+from gtsa_mm.engine.hooks.checkpoint_check import (
+    CorruptCheckpointError,
+    check_resume_checkpoint,
+    checkpoint_problem,
+)
 
 
 class ToyDataset(Dataset):
@@ -172,3 +183,108 @@ def test_default_backend_and_registration(tmp_path):
     assert AtomicCheckpointHook(interval=1, out_dir='s3://bucket/ckpts').backend_args is None
     given = dict(backend='local')
     assert AtomicCheckpointHook(interval=1, backend_args=given).backend_args == given
+
+
+# ------------------------------------------------- unwritable folders, damaged checkpoints
+def fail_open(monkeypatch, error):
+    def refuse(path):
+        raise error
+    monkeypatch.setattr(atomic_checkpoint_hook, '_open_new', refuse)
+
+
+@pytest.mark.parametrize('error', [OSError(errno.EROFS, 'Read-only file system'),
+                                   PermissionError(errno.EACCES, 'Permission denied')],
+                         ids=['read-only', 'permission'])
+def test_unwritable_checkpoint_folder_stops_before_training(tmp_path, monkeypatch, error):
+    # (as root, chmod cannot make a folder unwritable: the failure is simulated)
+    work_dir = str(tmp_path)
+    start = RecordStart()
+    runner = make_runner(work_dir, max_iters=3, hooks=[start])
+    fail_open(monkeypatch, error)
+    with pytest.raises(CheckpointWriteError, match='cannot be written to') as info:
+        runner.train()
+    assert work_dir in str(info.value) and 'Training did not start' in str(info.value)
+    assert info.value.errno == error.errno
+    assert start.start_iter == 0 and runner.iter == 0  # no iteration was spent
+    assert not [n for n in os.listdir(work_dir) if n.endswith(('.pth', '.tmp'))]
+
+
+def test_full_disk_at_a_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    work_dir = str(tmp_path)
+    real_write = atomic_checkpoint_hook._write_all
+    saves = dict(count=0)
+
+    def disk_full_at_second(file, data):
+        if len(data) > 1000:
+            saves['count'] += 1
+            if saves['count'] == 2:
+                real_write(file, bytes(data)[:len(data) // 3])
+                raise OSError(errno.ENOSPC, 'No space left on device')
+        real_write(file, data)
+
+    monkeypatch.setattr(atomic_checkpoint_hook, '_write_all', disk_full_at_second)
+    runner = make_runner(work_dir, max_iters=4)
+    with pytest.raises(CheckpointWriteError) as info:
+        runner.train()
+    message = str(info.value)
+    first = osp.join(work_dir, 'iter_1.pth')
+    assert osp.join(work_dir, 'iter_2.pth') in message and 'No space left' in message
+    assert f"previous checkpoint is untouched: '{first}'" in message
+    assert info.value.errno == errno.ENOSPC
+    assert sorted(os.listdir(work_dir)) == sorted(
+        n for n in os.listdir(work_dir) if not n.endswith('.tmp'))
+    assert [n for n in os.listdir(work_dir) if n.endswith('.pth')] == ['iter_1.pth']
+    assert open(osp.join(work_dir, 'last_checkpoint')).read() == first
+    monkeypatch.undo()
+    assert checkpoint_problem(first) is None
+    torch.load(first, map_location='cpu')
+
+
+def damage(path, how):
+    data = open(path, 'rb').read()
+    if how == 'truncated':
+        data = data[:len(data) // 2]
+    elif how == 'bytes-flipped':  # inside the data, the zip directory intact
+        middle = len(data) // 2
+        data = data[:middle] + bytes(b ^ 0xFF for b in data[middle:middle + 64]) + \
+            data[middle + 64:]
+    else:
+        data = b''
+    with open(path, 'wb') as f:
+        f.write(data)
+
+
+@pytest.mark.parametrize('how', ['truncated', 'bytes-flipped', 'empty'])
+@pytest.mark.parametrize('explicit', [False, True], ids=['auto', 'given-path'])
+def test_resume_from_a_damaged_checkpoint_names_it_and_the_good_one(tmp_path, how, explicit):
+    work_dir = str(tmp_path)
+    runner = make_runner(work_dir, max_iters=3)
+    runner._hooks[[type(h) for h in runner._hooks].index(AtomicCheckpointHook)] \
+        .max_keep_ckpts = -1
+    runner.train()
+    last, good = osp.join(work_dir, 'iter_3.pth'), osp.join(work_dir, 'iter_2.pth')
+    os.utime(good, (1, 1e9))  # iter_1 older still
+    os.utime(osp.join(work_dir, 'iter_1.pth'), (1, 1e8))
+    damage(last, how)
+    before = sha256(last)
+    assert checkpoint_problem(last) is not None and checkpoint_problem(good) is None
+    resumed = make_runner(work_dir, max_iters=5, resume=True)
+    if explicit:
+        resumed._load_from = last
+    with pytest.raises(CorruptCheckpointError) as info:
+        resumed.train()
+    message = str(info.value)
+    assert f"Cannot resume from checkpoint '{last}'" in message
+    assert f'--resume {good}' in message
+    assert ('last_checkpoint' in message) is not explicit
+    assert resumed.iter == 0 and sha256(last) == before  # nothing loaded, nothing changed
+
+
+def test_check_resume_checkpoint_without_a_good_one(tmp_path):
+    bad = tmp_path / 'iter_5.pth'
+    bad.write_bytes(b'PK\x03\x04 not really a zip')
+    with pytest.raises(CorruptCheckpointError, match='No complete checkpoint'):
+        check_resume_checkpoint(str(bad))
+    legacy = tmp_path / 'legacy.pth'  # torch's pre-zip format still loads
+    torch.save({'w': torch.ones(2)}, legacy, _use_new_zipfile_serialization=False)
+    assert checkpoint_problem(str(legacy)) is None

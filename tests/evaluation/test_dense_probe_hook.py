@@ -3,27 +3,17 @@ every number in the log and in the visualizer's scalars."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from gtsa_test_utils import tiny_demo_data
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def tiny_demo_data(root: Path) -> Path:
-    """tools/make_demo_data.py with a handful of small images."""
-    out = root / 'demo'
-    subprocess.run([sys.executable, str(REPO / 'tools' / 'make_demo_data.py'), '--out',
-                    str(out), '--num-pretrain', '8', '--num-train', '6', '--num-val', '3',
-                    '--image-size', '96', '--quiet'], check=True)
-    return out
-
-
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory) -> Path:
-    return tiny_demo_data(tmp_path_factory.mktemp('probe_hook'))
+    return tiny_demo_data(tmp_path_factory.mktemp('probe_hook') / 'demo', 8, 6, 3)
 
 
 def _runner(tmp_path: Path, demo: Path, **hook):

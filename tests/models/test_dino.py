@@ -2,6 +2,7 @@
 import math
 
 import torch
+from gtsa_test_utils import tiny_dino_model_cfg
 from mmengine.logging import MessageHub
 
 from gtsa_mm.models.losses import DINOLoss, dino_cross_entropy
@@ -37,15 +38,7 @@ def build_tiny_dino():
 
     import gtsa_mm  # noqa: F401
     torch.manual_seed(0)
-    model = MODELS.build(dict(
-        type='DINO',
-        backbone=dict(type='VisionTransformer', arch=dict(embed_dims=32, num_layers=2,
-                                                          num_heads=2, feedforward_channels=64),
-                      img_size=32, patch_size=8, out_type='cls_token'),
-        head=dict(type='DINOProjectionHead', in_channels=32, hidden_channels=32,
-                  bottleneck_channels=16, out_channels=20),
-        loss=dict(type='DINOLoss', out_channels=20),
-        freeze_last_layer_epochs=0))
+    model = MODELS.build(tiny_dino_model_cfg(freeze_last_layer_epochs=0))
     model.init_weights()
     return model.train()
 

@@ -5,24 +5,55 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+PIPELINE_STAGES = {'LoadImageFromFile', 'GTSAMultiCrop', 'PackInputs', 'collate'}
+
+
+def run_benchmark(*args):
+    out = subprocess.run([sys.executable, str(REPO / 'tools/benchmark.py'), *args],
+                         capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_benchmark_smoke_prints_json_last():
-    out = subprocess.run(
-        [sys.executable, str(REPO / 'tools/benchmark.py'), '--device', 'cpu', '--arch', 'tiny',
-         '--batch-size', '2', '--iters', '2', '--warmup', '1', '--data-images', '3'],
-        capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    for key in ('gtsa_step_s', 'network_step_s', 'data_ms_per_img', 'images_per_s'):
+    result = run_benchmark('--device', 'cpu', '--arch', 'tiny', '--batch-size', '2',
+                           '--iters', '2', '--warmup', '1', '--pipeline-images', '3',
+                           '--pipeline-repeats', '1')
+    for key in ('gtsa_step_s', 'network_step_s', 'data_ms_per_img', 'images_per_s',
+                'pipeline_ms_per_img', 'gflops_per_img', 'achieved_tflops'):
         assert isinstance(result[key], float) and result[key] > 0, key
     assert result['peak_mem_gib'] is None
     assert result['optimizer'] == 'fused'
     # the one left is MMEngine's OptimWrapper logging float(grad_norm)
     assert result['host_syncs_per_step'] == 1
+    assert set(result['pipeline_stage_ms']) == PIPELINE_STAGES
+    assert result['step_images_per_s'] == result['images_per_s']
+    assert result['workers_per_gpu_needed'] >= 1
+    # no peak on a CPU
+    assert result['peak_tflops'] is None and result['peak_fraction'] is None
+
+
+def test_benchmark_pipeline_only_with_a_given_step_rate():
+    result = run_benchmark('--pipeline-only', '--step-images-per-s', '1000',
+                           '--pipeline-images', '3', '--pipeline-repeats', '1')
+    assert set(result['pipeline_stage_ms']) == PIPELINE_STAGES
+    assert result['pipeline_jpeg_kb'] > 100  # COCO-size files
+    assert result['config_workers_per_gpu'] == 8  # the paper config's loader
+    ms = result['pipeline_ms_per_img']
+    assert result['workers_per_gpu_needed'] == -(-1000 * ms // 1000)
 
 
 def test_benchmark_help():
     out = subprocess.run([sys.executable, str(REPO / 'tools/benchmark.py'), '--help'],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and '--amp-dtype' in out.stdout
+    assert '--step-images-per-s' in out.stdout
+
+
+def test_benchmark_ddp_times_the_runners_train_step():
+    result = run_benchmark('--device', 'cpu', '--arch', 'tiny', '--batch-size', '2',
+                           '--iters', '1', '--warmup', '1', '--pipeline-images', '2',
+                           '--pipeline-repeats', '1', '--ddp')
+    assert result['ddp'] == dict(world_size=1, static_graph=False)
+    assert result['gtsa_step_s'] > 0 and result['network_step_s'] is None
+    assert result['gflops_per_img'] > 0

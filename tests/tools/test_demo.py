@@ -276,8 +276,9 @@ def test_quick_demo_end_to_end(tmp_path):
         for seed in seeds]
     assert all(_is_real_number(out['timings_s'][s]) for s in timed)
     assert out['settings']['quick'] is True
-    for name in ('pretrain_losses.png', 'pca_features.png', 'seg_predictions.png',
-                 'det_predictions.png'):
+    for name in ('pretrain_losses.png', 'features/pca.png',
+                 'features/correspondences_GTSA_teacher.png', 'features/attention_random_init.png',
+                 'seg_predictions.png', 'det_predictions.png'):
         png = work_dir / name
         assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n', name
         assert str(png) in out['figures']

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from gtsa_test_utils import tiny_dino_model_cfg
 from torch import nn
 
 from gtsa_mm.visualization import (
@@ -208,14 +209,7 @@ def test_a_dino_checkpoint_with_a_class_token_backbone(tmp_path):
 
     import gtsa_mm  # noqa: F401
 
-    model_cfg = dict(
-        type='DINO',
-        backbone=dict(type='VisionTransformer', arch=dict(embed_dims=32, num_layers=2,
-                                                          num_heads=2, feedforward_channels=64),
-                      img_size=32, patch_size=8, out_type='cls_token'),
-        head=dict(type='DINOProjectionHead', in_channels=32, hidden_channels=32,
-                  bottleneck_channels=16, out_channels=20),
-        loss=dict(type='DINOLoss', out_channels=20))
+    model_cfg = tiny_dino_model_cfg()
     torch.manual_seed(0)
     model = MODELS.build(model_cfg)
     model.init_weights()

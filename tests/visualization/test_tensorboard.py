@@ -3,11 +3,10 @@ reach the event file; without tensorboard, one warning says how to turn it on.""
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from gtsa_test_utils import tiny_demo_data
 from mmengine.config import Config
 
 from gtsa_mm.visualization import OptionalTensorboardVisBackend, tensorboard_available
@@ -44,21 +43,13 @@ def test_without_tensorboard_one_warning_and_no_files(tmp_path, monkeypatch):
     assert not (tmp_path / 'vis').exists()
 
 
-def tiny_demo_data(root: Path) -> Path:
-    out = root / 'demo'
-    subprocess.run([sys.executable, str(REPO / 'tools' / 'make_demo_data.py'), '--out',
-                    str(out), '--num-pretrain', '4', '--num-train', '4', '--num-val', '2',
-                    '--image-size', '96', '--quiet'], check=True)
-    return out
-
-
 @pytest.mark.skipif(not tensorboard_available(), reason='tensorboard is not installed')
 def test_a_short_run_writes_every_loss_term_and_the_probes_to_tensorboard(tmp_path):
     from mmengine.runner import Runner
     from pretrain_helpers import tiny_pretrain_cfg
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    demo = tiny_demo_data(tmp_path)
+    demo = tiny_demo_data(tmp_path / 'demo', 4, 4, 2)
     cfg = tiny_pretrain_cfg(tmp_path / 'work', demo / 'pretrain', max_epochs=1,
                             batch_size=2)
     cfg.custom_hooks = [*cfg.get('custom_hooks', []),

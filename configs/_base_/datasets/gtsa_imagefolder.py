@@ -8,8 +8,10 @@ geometry_keys = ['crop_boxes', 'rotation_label', 'global_region_boxes', 'view_re
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
+    # channels_first: views leave as the 3 x S x S tensors PackInputs passes on (one
+    # cv2.split each instead of PackInputs' permuted copy; same values)
     dict(type='GTSAMultiCrop', global_size=224, local_size=96, num_global=2, num_local=8,
-         global_scale=(0.3, 1.0), local_scale=(0.1, 0.3)),
+         global_scale=(0.3, 1.0), local_scale=(0.1, 0.3), channels_first=True),
     dict(type='PackInputs', algorithm_keys=geometry_keys, meta_keys=['img_path']),
 ]
 

@@ -15,6 +15,12 @@ deletes outdated checkpoints only after the new one is in place. The atomic
 writes go through :class:`AtomicLocalBackend`, an MMEngine file backend, so
 they cover every file the hook saves (``best_*`` checkpoints too) without
 repeating MMEngine's saving code.
+
+It also fails early and clearly: a checkpoint folder that cannot be written stops
+training before the first iteration (or, if it fills up later, at the save) with an
+error naming the path and the previous checkpoint, which stays untouched; and a
+``--resume`` checkpoint that is truncated or damaged stops the run before loading,
+naming the file and the newest complete checkpoint beside it.
 """
 from __future__ import annotations
 
@@ -27,10 +33,26 @@ from pathlib import Path
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
+from mmengine.runner import find_latest_checkpoint
 from mmengine.utils import mkdir_or_exist
 from mmpretrain.registry import HOOKS
 
+from .checkpoint_check import check_resume_checkpoint
+
 ATOMIC_BACKEND = 'atomic_local'
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint (or the ``last_checkpoint`` pointer) could not be written.
+
+    Keeps the ``errno`` of the failure (``ENOSPC``, ``EROFS``, ``EACCES``, ...);
+    the message names the file that was to be written.
+    """
+
+
+def _open_new(path: str):
+    """Create ``path`` for writing; fails if it exists (tests make it fail)."""
+    return open(path, 'xb')
 
 
 def _write_all(file, data: bytes | memoryview) -> None:
@@ -64,18 +86,23 @@ def atomic_write_bytes(data: bytes | memoryview, filepath: str | Path, fsync: bo
     """
     filepath = osp.abspath(os.fspath(filepath))
     directory, name = osp.split(filepath)
-    mkdir_or_exist(directory)
     tmp_path = osp.join(directory, f'.{name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp')
     try:
-        with open(tmp_path, 'xb') as f:
+        mkdir_or_exist(directory)
+        with _open_new(tmp_path) as f:
             _write_all(f, data)
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp_path, filepath)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.remove(tmp_path)
+        if isinstance(err, OSError) and not isinstance(err, CheckpointWriteError):
+            reason = err.strerror or str(err)
+            raise CheckpointWriteError(
+                err.errno, f"Cannot write '{filepath}' (in folder '{directory}'): {reason}. "
+                'The file keeps its previous content, if it had one') from err
         raise
     if fsync:
         _fsync_dir(directory)
@@ -160,7 +187,54 @@ class AtomicCheckpointHook(CheckpointHook):
         if self.backend_args is None and self.file_client_args is None and '://' not in out_dir:
             self.backend_args = dict(backend=ATOMIC_BACKEND, fsync=fsync)
 
+    def before_run(self, runner) -> None:
+        """Check the checkpoint ``--resume`` is about to load (before it is loaded)."""
+        super().before_run(runner)
+        if not runner._resume:
+            return
+        pointer = None
+        path = runner._load_from
+        if path is None:  # --resume without a path: what MMEngine will pick
+            pointer = osp.join(runner.work_dir, 'last_checkpoint')
+            path = find_latest_checkpoint(runner.work_dir)
+            if path is None or '://' in path:
+                return
+            pointer = pointer if osp.isfile(pointer) else None
+        elif '://' in str(path):
+            return
+        check_resume_checkpoint(str(path), pointer)
+
+    def before_train(self, runner) -> None:
+        """Fail now, not after the first interval, if checkpoints cannot be written."""
+        super().before_train(runner)
+        out_dir = os.fspath(self.out_dir)
+        if not is_main_process() or '://' in out_dir:
+            return
+        probe = osp.join(out_dir, '.write_test')
+        try:
+            atomic_write_bytes(b'', probe, fsync=False)
+            os.remove(probe)
+        except CheckpointWriteError as err:
+            raise CheckpointWriteError(
+                err.errno, f"Checkpoints cannot be written to '{out_dir}': "
+                f'{err.__cause__.strerror or err}. Training did not start. Make the folder '
+                'writable or choose another one (--work-dir, or default_hooks.checkpoint.'
+                'out_dir)') from err
+
     def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
+        previous = self.last_ckpt or runner.message_hub.get_info('last_ckpt')
+        try:
+            self._save_and_point(runner, step, meta)
+        except CheckpointWriteError as err:
+            self.last_ckpt = previous
+            runner.message_hub.update_info('last_ckpt', previous)
+            kept = (f"The previous checkpoint is untouched: '{previous}'; last_checkpoint "
+                    'still names it' if previous else 'No earlier checkpoint of this run exists')
+            raise CheckpointWriteError(
+                err.errno, f'{err.strerror}. {kept}. Free space or make the folder writable, '
+                'then continue with --resume') from err
+
+    def _save_and_point(self, runner, step: int, meta: dict) -> None:
         """Save the checkpoint of ``step``, then update the pointer, then
         delete the outdated checkpoint.
 
@@ -206,3 +280,37 @@ class AtomicCheckpointHook(CheckpointHook):
                     self.file_backend.remove(outdated)
                 elif self.file_backend.isdir(outdated):  # DeepSpeed saves folders
                     self.file_backend.rmtree(outdated)
+
+
+def save_iteration_checkpoint(runner, filename: str | None = None, out_dir: str | None = None,
+                              fsync: bool = True) -> str:
+    """Save the state after the current iteration as ``out_dir/filename``, atomically,
+    and point ``last_checkpoint`` at it; returns its path.
+
+    For checkpoints outside the schedule (preemption). The settings (folder, storage,
+    optimizer and scheduler state) are those of the run's ``CheckpointHook`` if it has
+    one, else the work dir and everything. The file is not entered into
+    ``max_keep_ckpts``' list, so it is never deleted for being old.
+    """
+    hook = next((h for h in runner.hooks if isinstance(h, CheckpointHook)), None)
+    out_dir = out_dir or (hook.out_dir if hook is not None and hook.out_dir else
+                          runner.work_dir)
+    out_dir = os.fspath(out_dir)
+    filename = filename or f'iter_{runner.iter + 1}.pth'
+    backend_args = getattr(hook, 'backend_args', None)
+    if backend_args is None and '://' not in out_dir:
+        backend_args = dict(backend=ATOMIC_BACKEND, fsync=fsync)
+    runner.save_checkpoint(
+        out_dir, filename,
+        save_optimizer=getattr(hook, 'save_optimizer', True),
+        save_param_scheduler=getattr(hook, 'save_param_scheduler', True),
+        meta=dict(epoch=runner.epoch, iter=runner.iter + 1), by_epoch=False,
+        backend_args=backend_args)
+    path = osp.join(out_dir, filename) if '://' not in out_dir else f'{out_dir}/{filename}'
+    runner.message_hub.update_info('last_ckpt', path)
+    if hook is not None:
+        hook.last_ckpt = path
+    if is_main_process():
+        atomic_write_bytes(path.encode('utf-8'), osp.join(runner.work_dir, 'last_checkpoint'),
+                           fsync=fsync)
+    return path
