@@ -97,3 +97,22 @@ def tiny_demo_data(out, num_pretrain: int, num_train: int, num_val: int, size: i
                            '--num-train', str(num_train), '--num-val', str(num_val),
                            '--image-size', str(size), '--quiet']) == 0
     return out
+
+
+def toy_linear_model():
+    """An MMEngine model of one 2 -> 1 linear layer, loss mean(out ** 2): Runner tests that
+    are about checkpoints and hooks, not about GTSA."""
+    from mmengine.model import BaseModel
+    from torch import nn
+
+    class ToyLinearModel(BaseModel):
+
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(2, 1)
+
+        def forward(self, inputs, data_samples=None, mode='tensor'):
+            out = self.linear(inputs)
+            return dict(loss=out.pow(2).mean()) if mode == 'loss' else out
+
+    return ToyLinearModel()

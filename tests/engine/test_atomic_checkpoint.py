@@ -8,10 +8,9 @@ import uuid
 
 import pytest
 import torch
+from gtsa_test_utils import toy_linear_model
 from mmengine.hooks import Hook
-from mmengine.model import BaseModel
 from mmengine.runner import Runner, find_latest_checkpoint
-from torch import nn
 from torch.utils.data import Dataset
 
 import gtsa_mm  # noqa: F401  (lets torch.load(weights_only=True) read Runner checkpoints)
@@ -37,17 +36,6 @@ class ToyDataset(Dataset):
         return dict(inputs=torch.full((2, ), float(idx + 1)))
 
 
-class ToyModel(BaseModel):
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(2, 1)
-
-    def forward(self, inputs, data_samples=None, mode='tensor'):
-        out = self.linear(inputs)
-        return dict(loss=out.pow(2).mean()) if mode == 'loss' else out
-
-
 class RecordStart(Hook):
 
     def __init__(self):
@@ -59,7 +47,7 @@ class RecordStart(Hook):
 
 def make_runner(work_dir, max_iters, resume=False, hooks=()):
     return Runner(
-        model=ToyModel(),
+        model=toy_linear_model(),
         work_dir=work_dir,
         experiment_name=f'atomic_{uuid.uuid4().hex}',
         train_dataloader=dict(

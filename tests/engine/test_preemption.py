@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from gtsa_test_utils import toy_linear_model
 from mmengine.hooks import Hook
-from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from pretrain_helpers import REPO, tiny_pretrain_cfg, write_images
-from torch import nn
 
 import gtsa_mm  # noqa: F401  (registers the hooks; weights-only checkpoint loading)
 from gtsa_mm.engine.hooks import AtomicCheckpointHook, PreemptionHook, TrainingPreempted
@@ -139,17 +138,6 @@ def test_signal_saves_the_iteration_and_resume_matches_the_straight_run(
 
 
 # ------------------------------------------------------------------ in-process pieces
-class ToyModel(BaseModel):
-
-    def __init__(self):
-        super().__init__()
-        self.linear = nn.Linear(2, 1)
-
-    def forward(self, inputs, data_samples=None, mode='tensor'):
-        out = self.linear(inputs)
-        return dict(loss=out.pow(2).mean()) if mode == 'loss' else out
-
-
 class SignalAt(Hook):
     """Sends ``signum`` to this process during iteration ``at`` (0-based)."""
     priority = 'HIGHEST'
@@ -164,7 +152,7 @@ class SignalAt(Hook):
 
 def toy_runner(work_dir, interval):
     return Runner(
-        model=ToyModel(), work_dir=str(work_dir),
+        model=toy_linear_model(), work_dir=str(work_dir),
         experiment_name=f'preempt_{uuid.uuid4().hex}',
         train_dataloader=dict(
             dataset=[dict(inputs=torch.full((2, ), float(i))) for i in range(8)],

@@ -48,13 +48,23 @@ def test_help_as_a_script():
 
 
 def test_config_files_exist_and_inherit_the_shipped_ones():
-    shipped = {stages.PRETRAIN_CONFIG: 'gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py',
-               stages.DET_CONFIG: 'mask-rcnn_vit-small-p16-gtsa_fpn_1x_coco.py',
+    shipped = {stages.DET_CONFIG: 'mask-rcnn_vit-small-p16-gtsa_fpn_1x_coco.py',
                stages.SEG_CONFIG: 'upernet_vit-small-p16-gtsa_8xb2-160k_ade20k-512x512.py',
                stages.SEG_LOW_LABEL_CONFIG: 'upernet_vit-tiny-p8-gtsa_1xb4-600i_demo-128x128.py'}
     for path, base in shipped.items():
         assert path.is_file(), path
         assert f"_base_ = './{base}'" in path.read_text()
+    # the pretraining demo: the paper config's model and image-folder data bases, at demo size
+    paper = REPO / 'configs/gtsa/gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py'
+    demo_text = stages.PRETRAIN_CONFIG.read_text()
+    for base in ('../_base_/models/gtsa_vit-small-p16.py',):
+        assert f"'{base}'" in demo_text and f"'{base}'" in paper.read_text()
+    scenes = REPO / 'configs/_base_/datasets/demo_scenes.py'
+    assert "'../_base_/datasets/demo_scenes.py'" in demo_text
+    assert "_base_ = './gtsa_imagefolder.py'" in scenes.read_text()
+    assert "'../_base_/demo_runtime.py'" in demo_text
+    assert "_base_ = './pretrain_runtime.py'" in (REPO / 'configs/_base_/demo_runtime.py'
+                                                  ).read_text()
 
 
 @pytest.mark.parametrize('path', ['DET_CONFIG', 'SEG_CONFIG', 'SEG_LOW_LABEL_CONFIG'])

@@ -1,0 +1,19 @@
+# The demo's unlabelled scenes (gtsa_mm.demo_data: 512 images of 256 px in
+# data/demo/pretrain/) -> 2 x 64 px global + 4 x 32 px local views, batch 32, one worker.
+_base_ = './gtsa_imagefolder.py'
+
+global_size = 64
+local_size = 32
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='GTSAMultiCrop', global_size=global_size, local_size=local_size,
+         num_global=2, num_local=4, global_scale=(0.3, 1.0), local_scale=(0.1, 0.3)),
+    dict(type='PackInputs', algorithm_keys={{_base_.geometry_keys}}, meta_keys=['img_path']),
+]
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=1,
+    persistent_workers=True,
+    pin_memory=False,
+    dataset=dict(data_root='data/demo/pretrain/', pipeline=train_pipeline))

@@ -1,0 +1,16 @@
+# The demo's runtime: the pretraining runtime with frequent logs, one checkpoint at the
+# end of the 24 epochs, gloo and dense probes of the demo's labelled scenes.
+_base_ = './pretrain_runtime.py'
+
+default_hooks = dict(
+    logger=dict(interval=4),
+    checkpoint=dict(interval=24, max_keep_ckpts=1, save_last=True))
+# Dense probes of the student and the EMA teacher on the demo's labelled scenes before
+# training and every 4 epochs: linear and nearest-neighbour segmentation mIoU, position and
+# rotation probes, collapse monitor (docs/evaluation.md); 3-4 s a call on one CPU core.
+custom_hooks = [
+    dict(type='NonFiniteLossHook'),
+    dict(type='DenseProbeHook', data_root='data/demo/ade', interval=4),
+]
+env_cfg = dict(dist_cfg=dict(backend='gloo'))
+randomness = dict(seed=0, diff_rank_seed=False)
