@@ -4,7 +4,8 @@
 # - the build tools' deprecation warnings (setuptools' "!! *** ... *** !!" blocks and
 #   pkg_resources notices), which are about mmcv's and the toolboxes' packaging;
 # - pip's resolver complaint that openmim's opendatalab is missing, which tools/install.sh
-#   leaves out on purpose: one line says so instead. Any other conflict is printed.
+#   leaves out on purpose, and that mmcv's mmengine is missing while step 3 installs mmcv
+#   (step 4 installs mmengine): one line says so instead. Any other conflict is printed.
 BEGIN { state = "normal" }
 
 state == "warning" {            # the line after a build-tool warning's first line
@@ -24,6 +25,10 @@ state == "resolver" {
     if ($0 ~ /^openmim [^ ]+ requires opendatalab/) {
         print "(pip notes that openmim's dependency opendatalab is not installed: left out" \
               " on purpose, it downgrades setuptools; mim train/test do not need it)"
+        next
+    }
+    if ($0 ~ /^mmcv [^ ]+ requires mmengine/) {
+        print "(pip notes that mmcv needs mmengine: expected here, step 4 installs it)"
         next
     }
     if ($0 ~ /^[A-Za-z0-9_.-]+ [^ ]+ (requires|has requirement) /) {

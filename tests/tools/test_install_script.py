@@ -80,3 +80,18 @@ def test_filter_keeps_other_conflicts_and_warnings():
     assert out[2].startswith('mmdet 3.3.0 requires mmcv')
     assert out[3:] == ['x.py:3: UserWarning: something a user should see', '  warn()',
                        'ERROR: Could not build wheels for mmcv']
+
+
+def test_filter_explains_mmcv_before_mmengine():
+    """Step 3 installs mmcv without its dependencies; mmengine comes in step 4."""
+    log = '\n'.join([
+        "ERROR: pip's dependency resolver does not currently take into account all the "
+        'packages that are installed. This behaviour is the source of the following '
+        'dependency conflicts.',
+        'mmcv 2.1.0 requires mmengine>=0.3.0, which is not installed.',
+        'Successfully installed addict-2.4.0',
+    ]) + '\n'
+    assert run_filter(log).splitlines() == [
+        '(pip notes that mmcv needs mmengine: expected here, step 4 installs it)',
+        'Successfully installed addict-2.4.0',
+    ]
