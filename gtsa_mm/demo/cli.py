@@ -26,18 +26,19 @@ def ensure_data(data_root: Path, flags: dict, say) -> bool:
 
     Returns whether it generated anything.
     """
-    from gtsa_mm.demo_data import GENERATOR_VERSION
+    from gtsa_mm.demo_data import GENERATOR_VERSION, GeneratorConfig
     from gtsa_mm.demo_data.cli import main as make_demo_data
 
     meta_file = data_root / 'meta.json'
     if meta_file.is_file():
         meta = json.loads(meta_file.read_text())
         counts, config = meta.get('num_images', {}), meta.get('config', {})
+        defaults = GeneratorConfig()
         current = (meta.get('version') == GENERATOR_VERSION
                    and not config.get('class_colours', False)
-                   and all(config.get(key, default) == flags.get(key, default)
-                           for key, default in (('object_scale', 1.0), ('min_objects', 6),
-                                                ('max_objects', 14))))
+                   and all(config.get(key, getattr(defaults, key))
+                           == flags.get(key, getattr(defaults, key))
+                           for key in ('object_scale', 'min_objects', 'max_objects')))
         if meta.get('complete') and current and all(
                 counts.get(split, 0) >= flags[f'num_{split}']
                 for split in ('pretrain', 'train', 'val')):

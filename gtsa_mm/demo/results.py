@@ -7,6 +7,8 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from gtsa_mm.evaluation import spread
+
 from .jobs import Stage
 from .stages import INITS, stages_of
 
@@ -57,11 +59,6 @@ def read_metrics(work_dir: Path, metrics: dict[str, str], notes: list[str],
     return out
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-
-
 def collect_results(stages: Sequence[Stage], scratch: bool, seeds: Sequence[int],
                     notes: list[str]) -> dict:
     """``{'gtsa': {...}, 'scratch': {...}}``: each fine-tune metric's mean and ``_std`` over
@@ -77,10 +74,8 @@ def collect_results(stages: Sequence[Stage], scratch: bool, seeds: Sequence[int]
                 label = f'{NAMES[init]} seed {seed}'
                 for key, value in read_metrics(stage.work_dir, metrics, notes, label).items():
                     runs.setdefault(key, []).append(value)
-        summary = {}
-        for key in FINETUNE_KEYS:
-            summary[key], summary[f'{key}_std'] = mean_std(runs[key])
-        results[init] = dict(summary, seeds=list(seeds), runs=runs)
+        per_seed = [dict(zip(runs, values)) for values in zip(*runs.values())]
+        results[init] = dict(spread(per_seed, FINETUNE_KEYS), seeds=list(seeds), runs=runs)
     return results
 
 

@@ -124,11 +124,12 @@ def seg_config(settings: Settings, data_root: Path, work_dir: Path, checkpoint: 
     cfg = _config(SEG_LOW_LABEL_CONFIG if low_label else SEG_CONFIG)
     iters = settings.seg_low_label_iters if low_label else settings.seg_iters
     if iters != cfg.train_cfg.max_iters:
-        warmup = min(cfg.param_scheduler[0].end, iters // 4)
-        cfg.param_scheduler[0].end = warmup
-        cfg.param_scheduler[1].update(begin=warmup, end=iters)
-        if warmup < 2:
-            cfg.param_scheduler = cfg.param_scheduler[1:]
+        by_type = {scheduler.type: scheduler for scheduler in cfg.param_scheduler}
+        warmup = min(by_type['LinearLR'].end, iters // 4)
+        by_type['LinearLR'].end = warmup
+        by_type['PolyLR'].update(begin=warmup, end=iters)
+        if warmup < 2:  # too short to warm up: the decay alone
+            cfg.param_scheduler = [by_type['PolyLR']]
         cfg.train_cfg.update(max_iters=iters, val_interval=iters)
         cfg.default_hooks.checkpoint.interval = iters
     _finetune_runtime(cfg, settings, data_root / 'ade', settings.seg_batch, checkpoint,
