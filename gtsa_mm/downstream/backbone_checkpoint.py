@@ -24,6 +24,11 @@ from fnmatch import fnmatchcase
 import torch
 from torch import nn
 
+__all__ = [
+    'STUDENT_PREFIX', 'TEACHER_PREFIX', 'BackboneCheckpointError', 'backbone_prefix',
+    'match_backbone_state_dict', 'read_state_dict', 'strip_prefix'
+]
+
 STUDENT_PREFIX = 'backbone.'
 TEACHER_PREFIX = 'target_net.module.0.'
 

@@ -26,6 +26,8 @@ from .backbone_checkpoint import (
     read_state_dict,
 )
 
+__all__ = ['GTSAPretrainedInit']
+
 
 @WEIGHT_INITIALIZERS.register_module(name='GTSAPretrained')
 class GTSAPretrainedInit:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 
 import torch
 
+__all__ = ['mmpretrain_vit_to_timm', 'timm_key']
+
 # (mmpretrain key pattern, timm replacement); the first full match wins.
 _MMPRETRAIN_TO_TIMM: tuple[tuple[str, str], ...] = (
     (r'patch_embed\.projection\.(weight|bias)', r'patch_embed.proj.\1'),

@@ -9,6 +9,11 @@ from torch import nn
 
 from .dense_evaluator import IMAGENET_MEAN, IMAGENET_STD
 
+__all__ = [
+    'RANDOM', 'build_probe_backbone', 'default_img_size', 'load_backbone_weights', 'model_config',
+    'normalisation'
+]
+
 RANDOM = 'random'
 VIT_TYPES = ('VisionTransformer', 'mmpretrain.VisionTransformer')
 VIT_INIT = [dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.),

@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+__all__ = ['collapse_statistics', 'effective_rank', 'map_tokens']
+
 
 def effective_rank(covariance: Tensor, eps: float = 1e-12) -> float:
     """``exp`` of the entropy of the normalised eigenvalues of a covariance matrix."""

@@ -17,6 +17,11 @@ from .nn_retrieval import nn_retrieval_probe
 from .probe_data import DenseProbeData
 from .sensitivity import position_probe, random_crops, rotation_probe
 
+__all__ = [
+    'IMAGENET_MEAN', 'IMAGENET_STD', 'PROBES', 'DenseProbeSettings', 'evaluate_backbone',
+    'evaluate_backbone_subsets', 'extract_maps', 'patch_token_output', 'to_batch'
+]
+
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 PROBES = ('linear', 'nn', 'position', 'rotation', 'collapse')

@@ -18,6 +18,8 @@ from .backbones import (
 from .dense_evaluator import DenseProbeSettings, evaluate_backbone_subsets, settings_dict
 from .probe_data import DenseProbeData
 
+__all__ = ['COLUMNS', 'evaluate_checkpoints', 'json_safe', 'markdown_table', 'spread']
+
 
 def evaluate_checkpoints(checkpoints: Sequence[str], data: DenseProbeData,
                          settings: DenseProbeSettings | None = None,

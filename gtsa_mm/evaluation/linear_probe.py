@@ -8,6 +8,8 @@ from torch import Tensor
 
 from .metrics import segmentation_scores
 
+__all__ = ['RidgeClassifier', 'linear_segmentation_probe', 'patch_majority_labels', 'standardize']
+
 
 def standardize(train: Tensor, *others: Tensor) -> list[Tensor]:
     """Scale features (last dim) by the training set's mean and std."""

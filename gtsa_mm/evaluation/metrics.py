@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ['confusion_matrix', 'segmentation_scores']
+
 
 def confusion_matrix(pred: np.ndarray, gt: np.ndarray, num_classes: int,
                      ignore_index: int = 255) -> np.ndarray:

@@ -26,6 +26,10 @@ from torch import Tensor
 from .linear_probe import patch_label_histograms, upsample_scores
 from .metrics import segmentation_scores
 
+__all__ = [
+    'build_memory_bank', 'knn_label_transfer', 'nn_retrieval_probe', 'patch_label_distributions'
+]
+
 
 def patch_label_distributions(labels: np.ndarray, grid: tuple[int, int],
                               num_classes: int) -> Tensor:

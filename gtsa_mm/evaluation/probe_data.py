@@ -8,6 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+__all__ = ['DenseProbeData', 'load_probe_data']
+
 
 @dataclass(frozen=True)
 class DenseProbeData:

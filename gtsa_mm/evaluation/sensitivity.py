@@ -9,6 +9,8 @@ from torch import Tensor
 
 from .linear_probe import RidgeClassifier, standardize
 
+__all__ = ['position_probe', 'random_crops', 'rotation_probe']
+
 
 def position_probe(train_maps: Tensor, val_maps: Tensor, alpha: float = 1e-3) -> dict:
     """Predict each token's row and column from the token alone.

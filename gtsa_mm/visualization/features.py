@@ -23,6 +23,11 @@ from ..evaluation.backbones import (
 )
 from ..evaluation.dense_evaluator import extract_maps, to_batch
 
+__all__ = [
+    'VIEW_TRANSFORMS', 'Correspondences', 'LoadedBackbone', 'last_block_attention', 'load_vit',
+    'nearest_patches', 'patch_features', 'pca_rgb', 'read_rgb', 'view_pair'
+]
+
 #: How the second view of an image is made; each works on an image and on its patch grid
 #: alike (a square image that the patches tile exactly).
 VIEW_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {

@@ -22,6 +22,11 @@ from .features import (
     view_pair,
 )
 
+__all__ = [
+    'plot_attention', 'plot_correspondences', 'plot_pca', 'visualize_backbones',
+    'visualize_checkpoint', 'visualize_checkpoints'
+]
+
 
 def _pyplot():
     import matplotlib

@@ -8,6 +8,8 @@ from mmengine.logging import print_log
 from mmengine.visualization import TensorboardVisBackend
 from mmpretrain.registry import VISBACKENDS
 
+__all__ = ['OptionalTensorboardVisBackend', 'tensorboard_available']
+
 INSTALL_HINT = ('TensorBoard logging is off: tensorboard is not installed. '
                 '`pip install tensorboard` (or gtsa_mm[tensorboard]) turns it on; the '
                 'scalars still go to vis_data/scalars.json (LocalVisBackend).')

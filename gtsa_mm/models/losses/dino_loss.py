@@ -7,6 +7,8 @@ from mmengine.dist import all_reduce, get_world_size
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
+__all__ = ['DINOLoss', 'dino_cross_entropy']
+
 
 def dino_cross_entropy(student: Tensor, teacher: Tensor, center: Tensor,
                        student_temp: float, teacher_temp: float) -> Tensor:

@@ -6,6 +6,11 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
+__all__ = [
+    'PatchCorrespondenceLoss', 'matched_similarity', 'patch_correspondence_loss',
+    'token_similarity'
+]
+
 
 def matched_similarity(similarity: Tensor, num_matches: int) -> Tensor:
     """Mean cosine of the ``num_matches`` best nearest-neighbour pairs, both ways.

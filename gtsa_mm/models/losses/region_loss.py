@@ -7,6 +7,8 @@ from torch import Tensor, nn
 
 from gtsa_mm.models.utils.roi_align import rot90_batched, rot90_table
 
+__all__ = ['RegionLoss', 'negative_cosine_similarity', 'region_loss']
+
 
 def negative_cosine_similarity(pred: Tensor, target: Tensor, dim: int = 1) -> Tensor:
     """``-cos(pred, target)`` along ``dim``, averaged over everything else."""
