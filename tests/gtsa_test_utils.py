@@ -1,9 +1,14 @@
 """Tiny GTSA models and data that run in seconds on a CPU (shared by tests)."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import torch
 
+REPO = Path(__file__).resolve().parents[1]
 TINY_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
 
@@ -116,3 +121,11 @@ def toy_linear_model():
             return dict(loss=out.pow(2).mean()) if mode == 'loss' else out
 
     return ToyLinearModel()
+
+
+def run_tool(script: str, *args: str, check: bool = False,
+             timeout: float | None = 600) -> subprocess.CompletedProcess:
+    """``python tools/<script> ARGS`` from the repository root, its output captured as text."""
+    return subprocess.run([sys.executable, str(REPO / 'tools' / script), *args],
+                          capture_output=True, text=True, cwd=REPO, check=check,
+                          timeout=timeout)

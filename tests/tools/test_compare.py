@@ -6,19 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from gtsa_test_utils import REPO, run_tool
 
 from gtsa_mm.demo import comparison as compare
 
-REPO = Path(__file__).resolve().parents[2]
-TOOL = REPO / 'tools' / 'compare.py'
-
 
 def test_help():
-    out = subprocess.run([sys.executable, str(TOOL), '--help'], capture_output=True,
-                         text=True, check=True).stdout
+    out = run_tool('compare.py', '--help', check=True).stdout
     for option in ('--work-dir', '--epochs', '--quick', '--methods'):
         assert option in out
 
@@ -121,13 +117,12 @@ def test_table_json_and_plot_on_fake_numbers(tmp_path):
 def test_quick_run_of_two_methods(tmp_path):
     """tools/compare.py end to end on tiny data: GTSA and DINO, 1 epoch on 8 images."""
     demo = tmp_path / 'demo'
-    subprocess.run([sys.executable, str(REPO / 'tools' / 'make_demo_data.py'), '--out',
-                    str(demo), '--num-pretrain', '8', '--num-train', '4', '--num-val', '2',
-                    '--image-size', '96', '--quiet'], check=True)
+    run_tool('make_demo_data.py', '--out', str(demo), '--num-pretrain', '8', '--num-train',
+             '4', '--num-val', '2', '--image-size', '96', '--quiet', check=True)
     work = tmp_path / 'work'
-    subprocess.run([sys.executable, str(TOOL), '--quick', '--epochs', '1', '--num-images', '8',
-                    '--batch-size', '4', '--methods', 'gtsa', 'dino', '--data-root', str(demo),
-                    '--work-dir', str(work)], check=True, cwd=REPO)
+    subprocess.run([sys.executable, str(REPO / 'tools' / 'compare.py'), '--quick', '--epochs',
+                    '1', '--num-images', '8', '--batch-size', '4', '--methods', 'gtsa', 'dino',
+                    '--data-root', str(demo), '--work-dir', str(work)], check=True, cwd=REPO)
     document = json.loads((work / 'results.json').read_text())
     assert [r['name'] for r in document['results']] == ['gtsa', 'dino', 'random']
     assert 'DenseProbe(student) after 1 epochs' in (work / 'gtsa' / 'train_stdout.log').read_text()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from gtsa_test_utils import run_tool
 
 from gtsa_mm.evaluation import (
     DenseProbeSettings,
@@ -18,13 +18,9 @@ from gtsa_mm.evaluation import (
     markdown_table,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-TOOL = REPO / 'tools' / 'evaluate_features.py'
 
-
-def run_tool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(TOOL), *args], capture_output=True, text=True,
-                          cwd=REPO)
+def evaluate_features(*args: str) -> subprocess.CompletedProcess:
+    return run_tool('evaluate_features.py', *args)
 
 
 @pytest.fixture(scope='module')
@@ -38,9 +34,8 @@ def demo_and_checkpoint(tmp_path_factory) -> tuple[Path, Path]:
 
     root = tmp_path_factory.mktemp('probe')
     demo = root / 'demo'
-    subprocess.run([sys.executable, str(REPO / 'tools' / 'make_demo_data.py'), '--out',
-                    str(demo), '--num-pretrain', '4', '--num-train', '6', '--num-val', '3',
-                    '--image-size', '96', '--quiet'], check=True)
+    run_tool('make_demo_data.py', '--out', str(demo), '--num-pretrain', '4', '--num-train',
+             '6', '--num-val', '3', '--image-size', '96', '--quiet', check=True)
     cfg = tiny_pretrain_cfg(root / 'work', demo / 'pretrain', max_epochs=1)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         Runner.from_cfg(cfg).train()
@@ -48,7 +43,7 @@ def demo_and_checkpoint(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def test_help():
-    out = run_tool('--help')
+    out = evaluate_features('--help')
     assert out.returncode == 0
     for option in ('--data-root', '--teacher', '--config', '--label-fraction', '--subsets',
                    '--nn-k', '--bank-size', '--probes', '--device', '--out'):
@@ -57,21 +52,21 @@ def test_help():
 
 def test_bad_arguments_name_what_to_do(tmp_path, demo_and_checkpoint):
     demo, checkpoint = demo_and_checkpoint
-    out = run_tool('random')
+    out = evaluate_features('random')
     assert out.returncode == 2 and '--config or --arch' in out.stderr
-    out = run_tool(str(tmp_path / 'missing.pth'))
+    out = evaluate_features(str(tmp_path / 'missing.pth'))
     assert out.returncode == 2 and 'checkpoint not found' in out.stderr
-    out = run_tool(str(checkpoint), '--subsets', '3')
+    out = evaluate_features(str(checkpoint), '--subsets', '3')
     assert out.returncode == 2 and '--label-fraction' in out.stderr
-    out = run_tool(str(checkpoint), '--data-root', str(tmp_path))
+    out = evaluate_features(str(checkpoint), '--data-root', str(tmp_path))
     assert out.returncode == 2 and 'no *.jpg images in' in out.stderr
 
 
 def test_tool_on_tiny_checkpoint_and_random(demo_and_checkpoint, tmp_path):
     demo, checkpoint = demo_and_checkpoint
     out_json = tmp_path / 'probes.json'
-    out = run_tool(str(checkpoint), 'random', '--data-root', str(demo / 'ade'), '--out',
-                   str(out_json))
+    out = evaluate_features(str(checkpoint), 'random', '--data-root', str(demo / 'ade'),
+                            '--out', str(out_json))
     assert out.returncode == 0, out.stderr
     assert '| backbone | linear mIoU | NN mIoU |' in out.stdout and '| random |' in out.stdout
     results = json.loads(out_json.read_text())

@@ -3,8 +3,6 @@ of a GTSA Runner checkpoint into MMPretrain's and timm's key layouts, checked by
 model outputs."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +14,7 @@ from downstream_helpers import (
     make_gtsa_checkpoint,
     tiny_vit,
 )
-
-REPO = Path(__file__).resolve().parents[2]
-TOOL = REPO / 'tools' / 'extract_backbone.py'
+from gtsa_test_utils import run_tool
 
 
 @pytest.fixture(scope='module')
@@ -52,8 +48,7 @@ def reference_vit(source_state_dict, prefix):
 
 
 def test_help():
-    result = subprocess.run([sys.executable, str(TOOL), '--help'], capture_output=True,
-                            text=True, cwd=REPO)
+    result = run_tool('extract_backbone.py', '--help')
     assert result.returncode == 0, result.stderr
     for option in ('--teacher', '--out', '--format'):
         assert option in result.stdout

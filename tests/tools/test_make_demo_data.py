@@ -4,17 +4,14 @@ data sets (a few images, small sizes)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from gtsa_test_utils import run_tool
 
 import gtsa_mm.demo_data as mdd
 from gtsa_mm.demo_data.cli import main, parse_image_size
-
-TOOL = Path(__file__).resolve().parents[2] / 'tools' / 'make_demo_data.py'
 
 cv2 = pytest.importorskip('cv2')
 
@@ -57,8 +54,7 @@ def test_help_exits_zero(capsys):
 
 
 def test_help_as_a_script():
-    result = subprocess.run([sys.executable, str(TOOL), '--help'], capture_output=True,
-                            text=True, timeout=120)
+    result = run_tool('make_demo_data.py', '--help', timeout=120)
     assert result.returncode == 0, result.stderr
     assert '--image-size' in result.stdout
 

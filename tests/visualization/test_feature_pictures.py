@@ -3,15 +3,13 @@ planted features, view geometry against pixels, correspondences, attention recom
 against the block's own output, and readable PNGs for real, random and extracted ViTs."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
-from gtsa_test_utils import tiny_dino_model_cfg
+from gtsa_test_utils import run_tool, tiny_dino_model_cfg
 from torch import nn
 
 from gtsa_mm.visualization import (
@@ -26,8 +24,6 @@ from gtsa_mm.visualization import (
     visualize_checkpoints,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-TOOL = REPO / 'tools' / 'visualize_features.py'
 PATCH = 8
 
 
@@ -184,20 +180,17 @@ def test_pictures_of_a_runner_checkpoint_a_random_init_and_an_extracted_backbone
 
 
 def test_tool_help_and_a_run_with_a_random_comparison(checkpoints, tmp_path):
-    out = subprocess.run([sys.executable, str(TOOL), '--help'], capture_output=True,
-                         text=True, timeout=120)
+    out = run_tool('visualize_features.py', '--help', timeout=120)
     assert out.returncode == 0 and '--compare' in out.stdout and '--out' in out.stdout
     images = [str(p) for p in checkpoints['images']]
-    out = subprocess.run([sys.executable, str(TOOL), str(checkpoints['runner']), *images,
-                          '--out', str(tmp_path / 'pics'), '--compare', 'random',
-                          '--view', 'rot90'],
-                         capture_output=True, text=True, timeout=300)
+    out = run_tool('visualize_features.py', str(checkpoints['runner']), *images, '--out',
+                   str(tmp_path / 'pics'), '--compare', 'random', '--view', 'rot90',
+                   timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     written = sorted(Path(p).name for p in out.stdout.split())
     assert 'pca.png' in written and len(written) == 5, written
-    missing = subprocess.run([sys.executable, str(TOOL), str(checkpoints['runner']),
-                              str(tmp_path / 'nope.jpg'), '--out', str(tmp_path / 'x')],
-                             capture_output=True, text=True, timeout=300)
+    missing = run_tool('visualize_features.py', str(checkpoints['runner']),
+                       str(tmp_path / 'nope.jpg'), '--out', str(tmp_path / 'x'), timeout=300)
     assert missing.returncode != 0 and 'nope.jpg' in missing.stderr
     assert 'Traceback' not in missing.stderr
 
