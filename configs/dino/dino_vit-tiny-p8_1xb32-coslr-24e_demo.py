@@ -4,24 +4,13 @@
 # (256 hidden, 64 bottleneck, 1024 prototypes). By hand:
 #
 #   python tools/train.py configs/dino/dino_vit-tiny-p8_1xb32-coslr-24e_demo.py
-_base_ = [
-    '../_base_/models/dino_vit-small-p16.py',
-    '../_base_/datasets/demo_scenes.py',
-    '../_base_/schedules/demo_adamw-coslr-24e.py',
-    '../_base_/demo_runtime.py',
-]
+_base_ = ['../_base_/models/dino_vit-small-p16.py', '../_base_/pretrain_demo.py']
 
-embed_dims = 128
-global_size = 64
+embed_dims = 128  # the width of pretrain_demo.py's demo_backbone (used in arithmetic)
 prototypes = 1024
 
 model = dict(
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=2,
-                  feedforward_channels=4 * embed_dims),
-        img_size=global_size,
-        patch_size=8,
-        drop_path_rate=0.),
+    backbone={{_base_.demo_backbone}},
     head=dict(in_channels=embed_dims, hidden_channels=256, bottleneck_channels=64,
               out_channels=prototypes),
     loss=dict(out_channels=prototypes),

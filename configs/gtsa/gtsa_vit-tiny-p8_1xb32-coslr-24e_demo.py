@@ -5,25 +5,14 @@
 # tools/demo.py runs it; by hand:
 #
 #   python tools/train.py configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py
-_base_ = [
-    '../_base_/models/gtsa_vit-small-p16.py',
-    '../_base_/datasets/demo_scenes.py',
-    '../_base_/schedules/demo_adamw-coslr-24e.py',
-    '../_base_/demo_runtime.py',
-]
+_base_ = ['../_base_/models/gtsa_vit-small-p16.py', '../_base_/pretrain_demo.py']
 
-embed_dims = 128
+embed_dims = 128  # the width of pretrain_demo.py's demo_backbone (used in arithmetic)
+patch_size = {{_base_.patch_size}}
 proj_dims = 256
-global_size = 64
-patch_size = 8
 
 model = dict(
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=embed_dims, num_layers=4, num_heads=2,
-                  feedforward_channels=4 * embed_dims),
-        img_size=global_size,
-        patch_size=patch_size,
-        drop_path_rate=0.),
+    backbone={{_base_.demo_backbone}},
     neck=dict(in_channels=embed_dims, out_channels=proj_dims),
     predictor=dict(in_channels=proj_dims, hidden_channels=proj_dims, out_channels=proj_dims),
     rotation_head=dict(in_channels=embed_dims, hidden_channels=2 * embed_dims,

@@ -60,9 +60,11 @@ def test_config_files_exist_and_inherit_the_shipped_ones():
     for base in ('../_base_/models/gtsa_vit-small-p16.py',):
         assert f"'{base}'" in demo_text and f"'{base}'" in paper.read_text()
     scenes = REPO / 'configs/_base_/datasets/demo_scenes.py'
-    assert "'../_base_/datasets/demo_scenes.py'" in demo_text
+    demo_bases = (REPO / 'configs/_base_/pretrain_demo.py').read_text()
+    assert "'../_base_/pretrain_demo.py'" in demo_text
+    assert "'./datasets/demo_scenes.py'" in demo_bases
     assert "_base_ = './gtsa_imagefolder.py'" in scenes.read_text()
-    assert "'../_base_/demo_runtime.py'" in demo_text
+    assert "'./demo_runtime.py'" in demo_bases
     assert "_base_ = './pretrain_runtime.py'" in (REPO / 'configs/_base_/demo_runtime.py'
                                                   ).read_text()
 

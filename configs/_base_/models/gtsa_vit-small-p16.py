@@ -1,24 +1,9 @@
-# GTSA with a ViT-S/16 student (mmpretrain arch 'deit-small': 384 dims, 12 blocks,
-# 6 heads, qkv bias, LN eps 1e-6) and the paper's projector/predictor/rotation head.
+# GTSA's projector, predictor and rotation head (the paper's sizes) on the shared ViT-S/16
+# student of vit-small-p16_multiview.py.
+_base_ = './vit-small-p16_multiview.py'
 model = dict(
     type='GTSA',
-    data_preprocessor=dict(
-        type='MultiViewDataPreprocessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        to_rgb=True),
-    backbone=dict(
-        type='VisionTransformer',
-        arch='deit-small',
-        img_size=224,
-        patch_size=16,
-        drop_path_rate=0.1,
-        out_type='featmap',
-        final_norm=True,
-        init_cfg=[
-            dict(type='TruncNormal', layer='Linear', std=0.02, bias=0.),
-            dict(type='Constant', layer='LayerNorm', val=1., bias=0.),
-        ]),
+    backbone=dict(out_type='featmap'),
     neck=dict(type='GTSAProjector', in_channels=384, out_channels=768, num_blocks=2),
     predictor=dict(type='GTSAPredictor', in_channels=768, hidden_channels=768,
                    out_channels=768),
