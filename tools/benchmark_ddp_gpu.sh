@@ -20,14 +20,9 @@ ROW_TIMEOUT=${ROW_TIMEOUT:-170}
 mkdir -p "$OUT"
 : > "$OUT/ddp_benchmarks.jsonl"
 : > "$OUT/ddp_rows.log"
-start=$(date +%s)
-say() { echo "[benchmark_ddp_gpu +$(( $(date +%s) - start ))s] $*"; }
-
-if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
-    echo "tools/benchmark_ddp_gpu.sh: no CUDA device visible to $PY" >&2
-    exit 2
-fi
-"$PY" -c 'import torch; print(torch.__version__, torch.cuda.get_device_name())'
+NAME=benchmark_ddp_gpu
+source "$(dirname "$0")/gpu_common.sh"
+require_cuda
 
 say "CUDA tests: compiled layers and CUDA graphs equal eager"
 "$PY" -m pytest -q -p no:cacheprovider -rs tests/models/test_compile.py \

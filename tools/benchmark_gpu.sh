@@ -16,14 +16,9 @@ OUT=${OUT:-work_dirs/benchmark_gpu}
 ROW_TIMEOUT=${ROW_TIMEOUT:-150}
 mkdir -p "$OUT"
 : > "$OUT/benchmarks.jsonl"
-start=$(date +%s)
-say() { echo "[benchmark_gpu +$(( $(date +%s) - start ))s] $*"; }
-
-if ! "$PY" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)'; then
-    echo "tools/benchmark_gpu.sh: no CUDA device visible to $PY; for CPU use 'make benchmark'" >&2
-    exit 2
-fi
-"$PY" -c 'import torch; print(torch.__version__, torch.cuda.get_device_name())'
+NAME=benchmark_gpu
+source "$(dirname "$0")/gpu_common.sh"
+require_cuda "; for CPU use 'make benchmark'"
 
 say "CUDA tests (graphs and compiled layers equal eager; no host-device sync in the step)"
 "$PY" -m pytest -q -p no:cacheprovider tests/models/test_cuda_graphs.py \
