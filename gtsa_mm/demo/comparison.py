@@ -19,6 +19,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from .jobs import REPO, TRAIN_SCRIPT
 from .schedules import set_pretrain_epochs
 from .stages import PRETRAIN_CONFIG
@@ -112,6 +114,58 @@ def assemble(results: Sequence[dict], train_seconds: dict[str, float], settings:
     return dict(settings=settings, results=rows)
 
 
+#: the probes whose difference to the random backbone is reported paired by seed
+PAIRED_KEYS = ('linear_mIoU', 'nn_mIoU')
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def aggregate(documents: Sequence[dict]) -> dict:
+    """One document out of per-seed ones (same methods, one seed each).
+
+    Every number of a row becomes its mean over the seeds, ``<key>_std`` its spread (ddof 0)
+    and ``runs`` the per-seed rows. ``differences[name][key]``: the seed-paired
+    ``name - random`` of each :data:`PAIRED_KEYS` probe (same seed for the pretraining and
+    for the random init), with ``mean``, ``std``, ``runs`` and ``wins`` (seeds above random).
+    """
+    from gtsa_mm.evaluation import spread
+
+    names = [r['name'] for r in documents[0]['results']]
+    for document in documents[1:]:
+        if [r['name'] for r in document['results']] != names:
+            raise ValueError('aggregate: the seeds were run with different methods: '
+                             f"{names} vs {[r['name'] for r in document['results']]}")
+    by_name = {name: [next(r for r in d['results'] if r['name'] == name) for d in documents]
+               for name in names}
+    rows = []
+    for runs in by_name.values():
+        # labels that all seeds share; per-seed lists and paths stay in ``runs``
+        row = {k: v for k, v in runs[0].items()
+               if (isinstance(v, str) and k != 'checkpoint') or k == 'grid'}
+        keys = sorted({k for r in runs for k, v in r.items() if _is_number(v)})
+        row.update(spread(runs, keys), runs=runs)
+        rows.append(row)
+    differences = {}
+    if 'random' in by_name:
+        for name, runs in by_name.items():
+            if name == 'random':
+                continue
+            differences[name] = {}
+            for key in PAIRED_KEYS:
+                values = [r[key] - base[key] for r, base in zip(runs, by_name['random'])
+                          if _is_number(r.get(key)) and _is_number(base.get(key))]
+                differences[name][key] = dict(
+                    mean=float(np.mean(values)) if values else float('nan'),
+                    std=float(np.std(values)) if values else float('nan'),
+                    runs=values, wins=sum(v > 0 for v in values))
+    settings = dict(documents[0]['settings'])
+    settings.pop('seed', None)
+    settings['seeds'] = [d['settings']['seed'] for d in documents]
+    return dict(settings=settings, results=rows, differences=differences)
+
+
 def markdown(document: dict) -> str:
     from gtsa_mm.evaluation import COLUMNS, markdown_table
 
@@ -120,10 +174,27 @@ def markdown(document: dict) -> str:
         seconds = row.get('train_seconds')
         row['train min'] = None if seconds is None else round(seconds / 60, 1)
     s = document['settings']
+    seeds = (f"; seeds {', '.join(map(str, s['seeds']))} (mean ± std)" if 'seeds' in s
+             else f"; seed {s['seed']}" if 'seed' in s else '')
     head = (f"{s['epochs']} epochs x {s['num_images']} images, batch {s['batch_size']}, "
             f"config {s['config']}; probes: {s['num_train']} train / {s['num_val']} val "
-            'images')
-    return head + '\n\n' + markdown_table(rows, (*COLUMNS, ('train min', 'pretrain min')))
+            f'images{seeds}')
+    text = head + '\n\n' + markdown_table(rows, (*COLUMNS, ('train min', 'pretrain min')))
+    differences = document.get('differences')
+    if differences:
+        from gtsa_mm.evaluation import COLUMNS as titles
+
+        title = dict(titles)
+        lines = ['', 'Each method - random init, paired by seed (mean ± std; seeds ahead of '
+                     'random):', '',
+                 '| method | ' + ' | '.join(f'{title[k]} - random' for k in PAIRED_KEYS)
+                 + ' |', '| --- |' + ' ---: |' * len(PAIRED_KEYS)]
+        for name, by_key in differences.items():
+            cells = [f"{d['mean']:+.2f} ± {d['std']:.2f} ({d['wins']}/{len(d['runs'])})"
+                     for d in (by_key[k] for k in PAIRED_KEYS)]
+            lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+        text += '\n'.join(lines)
+    return text
 
 
 def plot(document: dict, path: Path) -> None:
@@ -143,12 +214,17 @@ def plot(document: dict, path: Path) -> None:
     for i, r in enumerate(rows):
         values = [r.get(key) if r.get(key) is not None else float('nan')
                   for key, _ in columns]
-        ax.bar(x + (i - (len(rows) - 1) / 2) * width, values, width, label=names[i])
+        errors = [r.get(f'{key}_std') if r.get(f'{key}_std') is not None else 0.
+                  for key, _ in columns]
+        ax.bar(x + (i - (len(rows) - 1) / 2) * width, values, width, label=names[i],
+               yerr=errors, capsize=2)
     ax.set_xticks(x, [title for _, title in columns])
     ax.set_ylabel('%')
     ax.set_ylim(0, 100)
     ax.legend(fontsize=8, ncol=min(len(rows), 4))
-    ax.set_title(f"frozen-feature probes after {document['settings']['epochs']} epochs")
+    seeds = document['settings'].get('seeds')
+    ax.set_title(f"frozen-feature probes after {document['settings']['epochs']} epochs"
+                 + (f' (mean ± std over {len(seeds)} seeds)' if seeds else ''))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -179,7 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--img-size', type=int, help='probe input side (default: the config)')
     parser.add_argument('--max-train', type=int, help='probe training images (default: all)')
     parser.add_argument('--max-val', type=int, help='probe validation images (default: all)')
-    parser.add_argument('--seed', type=int, default=0, help='seed (default: %(default)s)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the pretraining runs and of the random init (default: '
+                             '%(default)s)')
+    parser.add_argument('--seeds', type=int, nargs='+',
+                        help='run every method once per seed (under <work-dir>/seed<S>/) and '
+                             'report mean ± std over the seeds and each method - random paired '
+                             'by seed; replaces --seed')
     parser.add_argument('--resume', action='store_true',
                         help='reuse finished runs found in the work dir')
     parser.add_argument('--device', default='cpu', help='probe device (default: %(default)s)')
@@ -205,8 +287,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         if status:
             raise SystemExit(f'tools/make_demo_data.py failed with exit code {status}')
     work_dir = Path(args.work_dir).resolve()
+    if args.seeds:
+        documents = [run_seed(args, seed, work_dir / f'seed{seed}', epochs, data_root, argv)
+                     for seed in args.seeds]
+        document = aggregate(documents)
+        document['settings']['command'] = _command(argv)
+        write_results(document, work_dir)
+    else:
+        run_seed(args, args.seed, work_dir, epochs, data_root, argv)
+    return 0
+
+
+def _command(argv: Sequence[str] | None) -> str:
+    return ' '.join(['python', 'tools/compare.py', *(argv if argv is not None else sys.argv[1:])])
+
+
+def run_seed(args: argparse.Namespace, seed: int, work_dir: Path, epochs: int,
+             data_root: Path, argv: Sequence[str] | None) -> dict:
+    """Pretrain every method with ``seed`` under ``work_dir``, probe them and a random init
+    seeded alike, and write that seed's ``results.{json,md,png}`` there. With
+    ``--resume`` a finished seed (its results.json with the same methods) is read back."""
+    from mmengine.config import Config
+
+    from gtsa_mm.evaluation import (
+        DenseProbeSettings,
+        evaluate_checkpoints,
+        load_probe_data,
+    )
+
+    saved = work_dir / 'results.json'
+    if args.resume and saved.is_file():
+        document = json.loads(saved.read_text())
+        if [r['name'] for r in document['results']] == [*args.methods, 'random']:
+            print(f'seed {seed}: reusing {saved}', flush=True)
+            return document
     configs = write_configs(work_dir, epochs, str((data_root / 'pretrain').resolve()) + '/',
-                            args.num_images, args.batch_size, args.seed)
+                            args.num_images, args.batch_size, seed)
     budget = Config.fromfile(str(configs['gtsa']))
 
     checkpoints, train_seconds = {}, {}
@@ -216,32 +332,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'{name}: {checkpoints[name]}'
               + ('' if seconds is None else f' ({seconds:.0f} s)'), flush=True)
 
-    from gtsa_mm.evaluation import (
-        DenseProbeSettings,
-        evaluate_checkpoints,
-        json_safe,
-        load_probe_data,
-    )
-
     names = [*checkpoints, 'random']
     data = load_probe_data(data_root / 'ade', max_train=args.max_train, max_val=args.max_val)
     results = evaluate_checkpoints([str(c) for c in checkpoints.values()] + ['random'], data,
-                                   DenseProbeSettings(seed=args.seed),
+                                   DenseProbeSettings(seed=seed),
                                    config=str(configs['gtsa']), img_size=args.img_size,
                                    device=args.device, names=names)
     settings = dict(config=str(PRETRAIN_CONFIG.relative_to(REPO)), epochs=epochs,
                     num_images=args.num_images or 'all',
-                    batch_size=budget.train_dataloader.batch_size, seed=args.seed,
+                    batch_size=budget.train_dataloader.batch_size, seed=seed,
                     num_train=results[0]['num_train'], num_val=results[0]['num_val'],
-                    command=' '.join(['python', 'tools/compare.py',
-                                      *(argv if argv is not None else sys.argv[1:])]))
+                    command=_command(argv))
     document = assemble(results, train_seconds, settings)
+    write_results(document, work_dir)
+    return document
+
+
+def write_results(document: dict, work_dir: Path) -> None:
+    """Print the table; write results.json, results.md and results.png under work_dir."""
+    from gtsa_mm.evaluation import json_safe
+
     table = markdown(document)
     print(table)
+    work_dir.mkdir(parents=True, exist_ok=True)
     (work_dir / 'results.json').write_text(json.dumps(json_safe(document), indent=2) + '\n')
     (work_dir / 'results.md').write_text(table + '\n')
     plot(document, work_dir / 'results.png')
     print(f'wrote {work_dir}/results.{{json,md,png}}')
-    return 0
-
-

@@ -130,3 +130,73 @@ def test_quick_run_of_two_methods(tmp_path):
         assert 0 <= r['pos_acc'] <= 100 and 0 <= r['rot_acc'] <= 100
         assert 0 <= r['nn_mIoU'] <= 100 and r['feature_effective_rank'] > 0
     assert (work / 'results.png').is_file() and (work / 'results.md').is_file()
+
+
+def _seed_document(seed: int, offset: float) -> dict:
+    rows = _fake_results()
+    for row in rows:
+        row['linear_mIoU'] += offset if row['name'] != 'random' else 0.
+        row['nn_mIoU'] += seed
+        row['checkpoint'] = f'seed{seed}/{row["name"]}.pth'
+    settings = dict(config='configs/gtsa/x_demo.py', epochs=3, num_images='all',
+                    batch_size=32, seed=seed, num_train=4, num_val=2,
+                    command='python tools/compare.py')
+    return compare.assemble(rows, {name: 60.0 for name in compare.VARIANTS}, settings)
+
+
+def test_aggregate_over_seeds_means_spreads_and_pairs_by_seed(tmp_path):
+    documents = [_seed_document(0, 1.), _seed_document(1, 3.), _seed_document(2, -1.)]
+    document = compare.aggregate(documents)
+    json.dumps(document)
+    assert document['settings']['seeds'] == [0, 1, 2] and 'seed' not in document['settings']
+    gtsa = document['results'][0]
+    assert gtsa['name'] == 'gtsa' and len(gtsa['runs']) == 3 and 'checkpoint' not in gtsa
+    assert gtsa['linear_mIoU'] == pytest.approx(1.0)  # (1 + 3 - 1) / 3, fake gtsa base 0
+    assert gtsa['linear_mIoU_std'] == pytest.approx((8 / 3) ** 0.5)
+    assert gtsa['nn_mIoU'] == pytest.approx(51.) and gtsa['grid'] == [8, 8]
+    random = document['results'][-1]
+    assert random['name'] == 'random' and random['linear_mIoU_std'] == 0.
+    # gtsa - random per seed: fake gtsa 0 + offset against random 60
+    paired = document['differences']['gtsa']['linear_mIoU']
+    assert paired['runs'] == pytest.approx([-59., -57., -61.]) and paired['wins'] == 0
+    assert document['differences']['gtsa']['nn_mIoU']['runs'] == [0., 0., 0.]
+    assert 'random' not in document['differences']
+    table = compare.markdown(document)
+    assert 'seeds 0, 1, 2 (mean ± std)' in table.splitlines()[0]
+    assert '| gtsa | 1.00 ± 1.63 |' in table
+    assert '| gtsa | -59.00 ± 1.63 (0/3) | +0.00 ± 0.00 (0/3) |' in table
+    compare.plot(document, tmp_path / 'results.png')
+    assert (tmp_path / 'results.png').stat().st_size > 1000
+
+
+def test_aggregate_refuses_seeds_run_with_different_methods():
+    documents = [_seed_document(0, 0.), _seed_document(1, 0.)]
+    documents[1]['results'] = documents[1]['results'][:-2]
+    with pytest.raises(ValueError, match='different methods'):
+        compare.aggregate(documents)
+
+
+@pytest.mark.slow
+def test_quick_run_over_two_seeds(tmp_path):
+    """--seeds: one pretraining per seed under seed<S>/, the aggregate at the top, and
+    --resume reading the finished seeds back instead of training again."""
+    demo = tmp_path / 'demo'
+    run_tool('make_demo_data.py', '--out', str(demo), '--num-pretrain', '8', '--num-train',
+             '4', '--num-val', '2', '--image-size', '96', '--quiet', check=True)
+    work = tmp_path / 'work'
+    args = ('--quick', '--epochs', '1', '--num-images', '8', '--batch-size', '4', '--methods',
+            'gtsa', '--seeds', '0', '1', '--data-root', str(demo), '--work-dir', str(work))
+    first = run_tool('compare.py', *args)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    document = json.loads((work / 'results.json').read_text())
+    assert document['settings']['seeds'] == [0, 1]
+    assert [r['name'] for r in document['results']] == ['gtsa', 'random']
+    for row in document['results']:
+        assert len(row['runs']) == 2 and row['linear_mIoU_std'] is not None
+    assert [r['settings']['seed'] for r in (json.loads(
+        (work / f'seed{s}' / 'results.json').read_text()) for s in (0, 1))] == [0, 1]
+    assert len(document['differences']['gtsa']['linear_mIoU']['runs']) == 2
+    assert (work / 'results.png').is_file() and (work / 'seed1' / 'gtsa' / 'epoch_1.pth').is_file()
+    again = run_tool('compare.py', *args, '--resume')
+    assert again.returncode == 0 and 'seed 1: reusing' in again.stdout
+    assert json.loads((work / 'results.json').read_text())['results'] == document['results']
