@@ -35,7 +35,7 @@ class Stage:
 _LOG_PREFIX = re.compile(r'^\S+ \S+ - mmengine - \w+ - ')
 _PROGRESS = re.compile(r'(Epoch|Iter)\((train|val)\)\s*((?:\[\s*[\d/ ]+\])+)')
 _KEY_VALUE = re.compile(r'([\w/]+): (\d+ days?, [\d:]+|\d+:\d\d:\d\d|-?[\d.]+(?:e[-+]?\d+)?)')
-_METRIC_LOG_KEYS = ('coco/bbox_mAP', 'coco/segm_mAP', 'mIoU')
+#: what a progress line shows: the eta, the losses and the metrics of the fine-tunes
 _SHOWN_KEYS = ('eta', 'loss', 'loss_region', 'loss_patch', 'loss_rotation',
                'coco/bbox_mAP', 'coco/segm_mAP', 'mIoU', 'mAcc')
 
@@ -47,8 +47,8 @@ def progress_line(line: str) -> str | None:
     if not match:
         return None
     values = dict(_KEY_VALUE.findall(line[match.end():]))
-    if match.group(2) == 'val' and not any(k in values for k in _METRIC_LOG_KEYS):
-        return None  # evaluation progress: only its result is shown
+    if match.group(2) == 'val' and not any(k in values for k in _SHOWN_KEYS[1:]):
+        return None  # evaluation progress (eta only): only its result is shown
     shown = '  '.join(f'{key.removeprefix("coco/")} {values[key]}' for key in _SHOWN_KEYS
                       if key in values)
     return f'{match.group(1)}({match.group(2)}) {re.sub(r" +", " ", match.group(3))}  {shown}'

@@ -10,16 +10,13 @@ from pathlib import Path
 from gtsa_mm.evaluation import spread
 
 from .jobs import Stage
-from .stages import INITS, stages_of
+from .stages import INITS, LOW_LABEL_TEXT, METRICS, stages_of
 
 UNITS = ('bbox_mAP and segm_mAP: COCO mAP@[0.5:0.95] (MMDetection CocoMetric), fractions '
          'in [0, 1]; mIoU and mIoU_low_label: mean IoU over the 8 object classes '
          '(MMSegmentation IoUMetric, background ignored), a percentage in [0, 100]; '
          '<name>_std: standard deviation over the seeds (ddof 0).')
-#: our name -> the Runner's scalar name, per fine-tune kind
-METRICS = {'det': {'bbox_mAP': 'coco/bbox_mAP', 'segm_mAP': 'coco/segm_mAP'},
-           'seg': {'mIoU': 'mIoU'},
-           'seg_low_label': {'mIoU_low_label': 'mIoU'}}
+#: the fine-tune metrics' results.json keys (stages.METRICS)
 FINETUNE_KEYS = tuple(k for metrics in METRICS.values() for k in metrics)
 #: Frozen-backbone probes (gtsa_mm.evaluation): the fraction of the labelled training
 #: images each seed's probes see (a different seeded subset per seed).
@@ -160,7 +157,7 @@ def finetune_table(results: dict) -> str:
     return _table(results, (('bbox_mAP', 'Mask R-CNN box mAP', 3),
                             ('segm_mAP', 'mask mAP', 3),
                             ('mIoU', 'UperNet mIoU (%)', 2),
-                            ('mIoU_low_label', 'UperNet mIoU, 1/8 labels (%)', 2)),
+                            ('mIoU_low_label', f'UperNet mIoU, {LOW_LABEL_TEXT} labels (%)', 2)),
                   'backbone init', 'GTSA - scratch')
 
 

@@ -31,6 +31,10 @@ LOW_LABEL_FRACTION = 1 / 8
 INITS = ('gtsa', 'scratch')
 #: The fine-tune kinds, in the order they are scheduled (longest first).
 FINETUNES = ('det', 'seg', 'seg_low_label')
+#: What each fine-tune kind reports: results.json key -> the Runner's metric.
+METRICS = {'det': {'bbox_mAP': 'coco/bbox_mAP', 'segm_mAP': 'coco/segm_mAP'},
+           'seg': {'mIoU': 'mIoU'},
+           'seg_low_label': {'mIoU_low_label': 'mIoU'}}
 
 
 @dataclass
@@ -170,9 +174,11 @@ def _common_runtime(cfg, settings: Settings, work_dir: Path) -> None:
 
 
 # ------------------------------------------------------------------------------- stages
+#: LOW_LABEL_FRACTION as a fraction of labels for titles: '1/8'
+LOW_LABEL_TEXT = f'1/{round(1 / LOW_LABEL_FRACTION)}'
 TITLES = {'det': 'Mask R-CNN fine-tune + COCO eval',
           'seg': 'UperNet fine-tune + mIoU eval',
-          'seg_low_label': 'UperNet on 1/8 of the labels + mIoU eval'}
+          'seg_low_label': f'UperNet on {LOW_LABEL_TEXT} of the labels + mIoU eval'}
 
 
 def stage_name(kind: str, init: str, seed: int) -> str:
