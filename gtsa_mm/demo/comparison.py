@@ -115,7 +115,7 @@ def assemble(results: Sequence[dict], train_seconds: dict[str, float], settings:
 
 
 #: the probes whose difference to the random backbone is reported paired by seed
-PAIRED_KEYS = ('linear_mIoU', 'nn_mIoU')
+PAIRED_KEYS = ('linear_mIoU', 'nn_mIoU', 'rot_acc')
 
 
 def _is_number(value) -> bool:
@@ -145,7 +145,11 @@ def aggregate(documents: Sequence[dict]) -> dict:
         row = {k: v for k, v in runs[0].items()
                if (isinstance(v, str) and k != 'checkpoint') or k == 'grid'}
         keys = sorted({k for r in runs for k, v in r.items() if _is_number(v)})
-        row.update(spread(runs, keys), runs=runs)
+        # integer settings all seeds share (input size, token dims, image counts) stay as is
+        fixed = {k for k in keys if all(isinstance(r.get(k), int) for r in runs)
+                 and len({r[k] for r in runs}) == 1}
+        row.update({k: runs[0][k] for k in fixed})
+        row.update(spread(runs, [k for k in keys if k not in fixed]), runs=runs)
         rows.append(row)
     differences = {}
     if 'random' in by_name:
@@ -185,8 +189,8 @@ def markdown(document: dict) -> str:
         from gtsa_mm.evaluation import COLUMNS as titles
 
         title = dict(titles)
-        lines = ['', 'Each method - random init, paired by seed (mean ± std; seeds ahead of '
-                     'random):', '',
+        lines = ['', '', 'Each method - random init, paired by seed (mean ± std; seeds ahead '
+                         'of random):', '',
                  '| method | ' + ' | '.join(f'{title[k]} - random' for k in PAIRED_KEYS)
                  + ' |', '| --- |' + ' ---: |' * len(PAIRED_KEYS)]
         for name, by_key in differences.items():

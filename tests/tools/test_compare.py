@@ -154,6 +154,7 @@ def test_aggregate_over_seeds_means_spreads_and_pairs_by_seed(tmp_path):
     assert gtsa['linear_mIoU'] == pytest.approx(1.0)  # (1 + 3 - 1) / 3, fake gtsa base 0
     assert gtsa['linear_mIoU_std'] == pytest.approx((8 / 3) ** 0.5)
     assert gtsa['nn_mIoU'] == pytest.approx(51.) and gtsa['grid'] == [8, 8]
+    assert gtsa['img_size'] == 64 and 'img_size_std' not in gtsa  # a shared setting
     random = document['results'][-1]
     assert random['name'] == 'random' and random['linear_mIoU_std'] == 0.
     # gtsa - random per seed: fake gtsa 0 + offset against random 60
@@ -164,7 +165,7 @@ def test_aggregate_over_seeds_means_spreads_and_pairs_by_seed(tmp_path):
     table = compare.markdown(document)
     assert 'seeds 0, 1, 2 (mean ± std)' in table.splitlines()[0]
     assert '| gtsa | 1.00 ± 1.63 |' in table
-    assert '| gtsa | -59.00 ± 1.63 (0/3) | +0.00 ± 0.00 (0/3) |' in table
+    assert '| gtsa | -59.00 ± 1.63 (0/3) | +0.00 ± 0.00 (0/3) | +0.00 ± 0.00 (0/3) |' in table
     compare.plot(document, tmp_path / 'results.png')
     assert (tmp_path / 'results.png').stat().st_size > 1000
 
