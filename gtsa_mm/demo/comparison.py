@@ -19,8 +19,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from .jobs import REPO, TRAIN_SCRIPT
 from .schedules import set_pretrain_epochs
 from .stages import PRETRAIN_CONFIG
@@ -118,10 +116,6 @@ def assemble(results: Sequence[dict], train_seconds: dict[str, float], settings:
 PAIRED_KEYS = ('linear_mIoU', 'nn_mIoU', 'rot_acc')
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def aggregate(documents: Sequence[dict]) -> dict:
     """One document out of per-seed ones (same methods, one seed each).
 
@@ -130,7 +124,7 @@ def aggregate(documents: Sequence[dict]) -> dict:
     ``name - random`` of each :data:`PAIRED_KEYS` probe (same seed for the pretraining and
     for the random init), with ``mean``, ``std``, ``runs`` and ``wins`` (seeds above random).
     """
-    from gtsa_mm.evaluation import spread
+    from gtsa_mm.evaluation import is_number, spread
 
     names = [r['name'] for r in documents[0]['results']]
     for document in documents[1:]:
@@ -144,7 +138,7 @@ def aggregate(documents: Sequence[dict]) -> dict:
         # labels that all seeds share; per-seed lists and paths stay in ``runs``
         row = {k: v for k, v in runs[0].items()
                if (isinstance(v, str) and k != 'checkpoint') or k == 'grid'}
-        keys = sorted({k for r in runs for k, v in r.items() if _is_number(v)})
+        keys = sorted({k for r in runs for k, v in r.items() if is_number(v)})
         # integer settings all seeds share (input size, token dims, image counts) stay as is
         fixed = {k for k in keys if all(isinstance(r.get(k), int) for r in runs)
                  and len({r[k] for r in runs}) == 1}
@@ -156,14 +150,15 @@ def aggregate(documents: Sequence[dict]) -> dict:
         for name, runs in by_name.items():
             if name == 'random':
                 continue
+            paired = [{key: r[key] - base[key] for key in PAIRED_KEYS
+                       if is_number(r.get(key)) and is_number(base.get(key))}
+                      for r, base in zip(runs, by_name['random'])]
+            stats = spread(paired, PAIRED_KEYS)
             differences[name] = {}
             for key in PAIRED_KEYS:
-                values = [r[key] - base[key] for r, base in zip(runs, by_name['random'])
-                          if _is_number(r.get(key)) and _is_number(base.get(key))]
-                differences[name][key] = dict(
-                    mean=float(np.mean(values)) if values else float('nan'),
-                    std=float(np.std(values)) if values else float('nan'),
-                    runs=values, wins=sum(v > 0 for v in values))
+                values = [d[key] for d in paired if key in d]
+                differences[name][key] = dict(mean=stats[key], std=stats[f'{key}_std'],
+                                              runs=values, wins=sum(v > 0 for v in values))
     settings = dict(documents[0]['settings'])
     settings.pop('seed', None)
     settings['seeds'] = [d['settings']['seed'] for d in documents]
@@ -186,9 +181,7 @@ def markdown(document: dict) -> str:
     text = head + '\n\n' + markdown_table(rows, (*COLUMNS, ('train min', 'pretrain min')))
     differences = document.get('differences')
     if differences:
-        from gtsa_mm.evaluation import COLUMNS as titles
-
-        title = dict(titles)
+        title = dict(COLUMNS)
         lines = ['', '', 'Each method - random init, paired by seed (mean ± std; seeds ahead '
                          'of random):', '',
                  '| method | ' + ' | '.join(f'{title[k]} - random' for k in PAIRED_KEYS)
@@ -310,7 +303,8 @@ def run_seed(args: argparse.Namespace, seed: int, work_dir: Path, epochs: int,
              data_root: Path, argv: Sequence[str] | None) -> dict:
     """Pretrain every method with ``seed`` under ``work_dir``, probe them and a random init
     seeded alike, and write that seed's ``results.{json,md,png}`` there. With
-    ``--resume`` a finished seed (its results.json with the same methods) is read back."""
+    ``--resume`` a finished seed (its results.json with the same methods, epochs and
+    images) is read back."""
     from mmengine.config import Config
 
     from gtsa_mm.evaluation import (
@@ -322,7 +316,9 @@ def run_seed(args: argparse.Namespace, seed: int, work_dir: Path, epochs: int,
     saved = work_dir / 'results.json'
     if args.resume and saved.is_file():
         document = json.loads(saved.read_text())
-        if [r['name'] for r in document['results']] == [*args.methods, 'random']:
+        done = document['settings']
+        if ([r['name'] for r in document['results']] == [*args.methods, 'random']
+                and (done['epochs'], done['num_images']) == (epochs, args.num_images or 'all')):
             print(f'seed {seed}: reusing {saved}', flush=True)
             return document
     configs = write_configs(work_dir, epochs, str((data_root / 'pretrain').resolve()) + '/',

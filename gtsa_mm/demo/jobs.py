@@ -47,7 +47,7 @@ def progress_line(line: str) -> str | None:
     if not match:
         return None
     values = dict(_KEY_VALUE.findall(line[match.end():]))
-    if match.group(2) == 'val' and not any(k in values for k in _SHOWN_KEYS[1:]):
+    if match.group(2) == 'val' and not any(k in values for k in _SHOWN_KEYS if k != 'eta'):
         return None  # evaluation progress (eta only): only its result is shown
     shown = '  '.join(f'{key.removeprefix("coco/")} {values[key]}' for key in _SHOWN_KEYS
                       if key in values)

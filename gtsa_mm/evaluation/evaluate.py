@@ -18,7 +18,8 @@ from .backbones import (
 from .dense_evaluator import DenseProbeSettings, evaluate_backbone_subsets, settings_dict
 from .probe_data import DenseProbeData
 
-__all__ = ['COLUMNS', 'evaluate_checkpoints', 'json_safe', 'markdown_table', 'spread']
+__all__ = ['COLUMNS', 'evaluate_checkpoints', 'is_number', 'json_safe', 'markdown_table',
+           'spread']
 
 
 def evaluate_checkpoints(checkpoints: Sequence[str], data: DenseProbeData,
@@ -57,14 +58,15 @@ def evaluate_checkpoints(checkpoints: Sequence[str], data: DenseProbeData,
         if len(runs) == 1:
             result.update(runs[0])
         else:
-            result.update({k: v for k, v in runs[0].items() if not _is_number(v)})
-            result.update(spread(runs, [k for k, v in runs[0].items() if _is_number(v)]))
+            result.update({k: v for k, v in runs[0].items() if not is_number(v)})
+            result.update(spread(runs, [k for k, v in runs[0].items() if is_number(v)]))
             result.update(subset_seeds=seeds, runs=runs)
         results.append(result)
     return results
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
+    """An int or float that is not a bool (a probe number, not a flag or a label)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
