@@ -10,7 +10,7 @@ Stages, each one ``tools/train.py`` process (MMEngine's Runner) with its config 
 ``<work-dir>/<stage>/`` (``config.py``, ``train.log``):
 
     pretrain                configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py
-    det_<init>/seed<s>      configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-8e_demo.py
+    det_<init>/seed<s>      configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-4e_demo.py
     seg_<init>/seed<s>      configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-600i_demo-128x128.py
     seg_low_label_<init>/seed<s>
                             configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-300i_demo-128x128-1of8.py

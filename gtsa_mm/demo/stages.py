@@ -16,7 +16,7 @@ from .jobs import REPO, Stage
 from .schedules import set_pretrain_epochs
 
 PRETRAIN_CONFIG = REPO / 'configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py'
-DET_CONFIG = REPO / 'configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-8e_demo.py'
+DET_CONFIG = REPO / 'configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-4e_demo.py'
 SEG_CONFIG = REPO / 'configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-600i_demo-128x128.py'
 SEG_LOW_LABEL_CONFIG = (REPO / 'configs/mmseg'
                         / 'upernet_vit-tiny-p8-gtsa_1xb4-300i_demo-128x128-1of8.py')
