@@ -13,7 +13,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .jobs import StageFailed, format_seconds, run_stages
-from .results import UNITS, collect_results, finetune_table, frozen_probes, probe_table
+from .results import (
+    UNITS,
+    collect_results,
+    finetune_table,
+    frozen_probes,
+    paired_differences,
+    probe_table,
+)
 from .stages import build_stages, default_settings, stages_of
 
 #: ``tools/make_demo_data.py`` flags of the demo's data set, and of ``--quick``'s.
@@ -156,7 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[init] = numbers
     table = finetune_table(results) + '\n\n' + probe_table(results)
     report = dict(
-        results, units=UNITS, notes=notes, timings_s=timings, cpu_s=cpu,
+        results, differences=paired_differences(results), units=UNITS, notes=notes,
+        timings_s=timings, cpu_s=cpu,
         machine=_machine(cpus, load),
         settings=dict(asdict(settings), quick=args.quick, jobs=args.jobs, threads=threads,
                       data=flags),

@@ -15,7 +15,9 @@ from .stages import INITS, LOW_LABEL_TEXT, METRICS, stages_of
 UNITS = ('bbox_mAP and segm_mAP: COCO mAP@[0.5:0.95] (MMDetection CocoMetric), fractions '
          'in [0, 1]; mIoU and mIoU_low_label: mean IoU over the 8 object classes '
          '(MMSegmentation IoUMetric, background ignored), a percentage in [0, 100]; '
-         '<name>_std: standard deviation over the seeds (ddof 0).')
+         '<name>_std: standard deviation over the seeds (ddof 0); differences: GTSA - '
+         'scratch seed by seed (same data order, head init and label subset), its mean, std '
+         '(ddof 0), per-seed runs and wins (seeds with GTSA above).')
 #: the fine-tune metrics' results.json keys (stages.METRICS)
 FINETUNE_KEYS = tuple(k for metrics in METRICS.values() for k in metrics)
 #: Frozen-backbone probes (gtsa_mm.evaluation): the fraction of the labelled training
@@ -127,14 +129,38 @@ def frozen_probes(checkpoint: Path, data_root: Path, use_teacher: bool,
     return out
 
 
+def paired_differences(results: dict) -> dict[str, dict]:
+    """GTSA - scratch seed by seed, for every number both have per seed (the fine-tunes'
+    ``runs``, the probes' ``probe_runs``): seed ``s`` of both shares data order, head
+    init and label subset, so the per-seed difference is the paired comparison.
+
+    Returns ``{key: {'mean', 'std' (ddof 0), 'runs', 'wins' (seeds with GTSA ahead)}}``;
+    empty without both inits.
+    """
+    gtsa, scratch = results.get('gtsa') or {}, results.get('scratch') or {}
+    out = {}
+    for field in ('runs', 'probe_runs'):
+        for key, values in (gtsa.get(field) or {}).items():
+            base = (scratch.get(field) or {}).get(key)
+            if base is None or len(base) != len(values):
+                continue
+            runs = [a - b for a, b in zip(values, base)]
+            stats = spread([{key: d} for d in runs], [key])
+            out[key] = dict(mean=stats[key], std=stats[f'{key}_std'], runs=runs,
+                            wins=sum(d > 0 for d in runs))
+    return out
+
+
 # ------------------------------------------------------------------------------- tables
 def _cell(row: dict, key: str, digits: int) -> str:
     return f'{row[key]:.{digits}f} ± {row[key + "_std"]:.{digits}f}'
 
 
-def _difference(g: dict, s: dict, key: str, digits: int) -> str:
-    return (f'{g[key] - s[key]:+.{digits}f} (spreads {g[key + "_std"]:.{digits}f} / '
-            f'{s[key + "_std"]:.{digits}f})')
+def _difference(difference: dict | None, digits: int) -> str:
+    if difference is None:
+        return 'n/a'
+    return (f'{difference["mean"]:+.{digits}f} ± {difference["std"]:.{digits}f} '
+            f'({difference["wins"]}/{len(difference["runs"])} seeds above)')
 
 
 def _table(results: dict, columns: Sequence[tuple[str, str, int]], first: str,
@@ -146,14 +172,15 @@ def _table(results: dict, columns: Sequence[tuple[str, str, int]], first: str,
         rows.append(f'| {NAMES[init]} | ' + ' | '.join(
             _cell(results[init], key, digits) for key, _, digits in columns) + ' |')
     if len(present) == 2:
-        g, s = results['gtsa'], results['scratch']
-        rows.append(f'| {difference} | ' + ' | '.join(
-            _difference(g, s, key, digits) for key, _, digits in columns) + ' |')
+        paired = paired_differences(results)
+        rows.append(f'| {difference}, paired by seed | ' + ' | '.join(
+            _difference(paired.get(key), digits) for key, _, digits in columns) + ' |')
     return '\n'.join(rows)
 
 
 def finetune_table(results: dict) -> str:
-    """Markdown table of the fine-tunes: mean ± std over the seeds, and GTSA - scratch."""
+    """Markdown table of the fine-tunes: mean ± std over the seeds, and GTSA - scratch
+    paired by seed (:func:`paired_differences`)."""
     return _table(results, (('bbox_mAP', 'Mask R-CNN box mAP', 3),
                             ('segm_mAP', 'mask mAP', 3),
                             ('mIoU', 'UperNet mIoU (%)', 2),
@@ -162,7 +189,8 @@ def finetune_table(results: dict) -> str:
 
 
 def probe_table(results: dict) -> str:
-    """Markdown table of the frozen probes: mean ± std over the seeds, and GTSA - random."""
+    """Markdown table of the frozen probes: mean ± std over the seeds, and GTSA - random
+    paired by seed (:func:`paired_differences`)."""
     return _table(results, (('probe_linear_mIoU', 'linear probe mIoU (%)', 2),
                             ('probe_nn_mIoU', 'NN retrieval mIoU (%)', 2),
                             ('probe_effective_rank', 'eff. rank', 2)),

@@ -234,17 +234,30 @@ def test_collect_results_mean_and_std_over_seeds(tmp_path):
         assert out[init]['bbox_mAP_std'] == pytest.approx(0.05)  # (0.1, 0.2): ddof 0
         assert out[init]['mIoU_low_label'] == pytest.approx(100 * out[init]['bbox_mAP'])
         assert out[init]['seeds'] == list(settings.seeds)
+    paired = results.paired_differences(out)
+    assert paired['bbox_mAP']['runs'] == pytest.approx([0.5] * len(settings.seeds))
+    assert paired['bbox_mAP']['std'] == pytest.approx(0.0)
+    assert paired['bbox_mAP']['wins'] == len(settings.seeds)
     table = results.finetune_table(out).splitlines()
-    assert table[-1].startswith('| GTSA - scratch | +0.500 (spreads 0.050 / 0.050) |')
+    assert table[-1].startswith('| GTSA - scratch, paired by seed | +0.500 ± 0.000 '
+                                f'({len(settings.seeds)}/{len(settings.seeds)} seeds above) |')
 
 
-def test_probe_table():
+def test_probe_table_pairs_the_seeds():
     row = dict(probe_linear_mIoU=9.0, probe_linear_mIoU_std=0.5, probe_nn_mIoU=14.0,
-               probe_nn_mIoU_std=1.0, probe_effective_rank=20.0, probe_effective_rank_std=2.0)
-    scratch = dict(row, probe_linear_mIoU=7.0, probe_nn_mIoU=12.5)
+               probe_nn_mIoU_std=1.0, probe_effective_rank=20.0, probe_effective_rank_std=2.0,
+               probe_runs=dict(probe_linear_mIoU=[8.5, 9.5], probe_nn_mIoU=[13.0, 15.0],
+                               probe_effective_rank=[18.0, 22.0]))
+    # random init: one seed above GTSA on NN retrieval, the other below
+    scratch = dict(row, probe_linear_mIoU=7.0, probe_nn_mIoU=12.5,
+                   probe_runs=dict(probe_linear_mIoU=[7.5, 6.5], probe_nn_mIoU=[13.5, 11.5],
+                                   probe_effective_rank=[18.0, 22.0]))
     lines = results.probe_table({'gtsa': row, 'scratch': scratch}).splitlines()
     assert lines[2] == '| GTSA pretrained | 9.00 ± 0.50 | 14.00 ± 1.00 | 20.00 ± 2.00 |'
-    assert lines[-1].startswith('| GTSA - random | +2.00 (spreads 0.50 / 0.50) | +1.50')
+    # paired: linear +1 and +3, NN -0.5 and +3.5, rank 0 and 0
+    assert lines[-1] == ('| GTSA - random, paired by seed | +2.00 ± 1.00 (2/2 seeds above) '
+                         '| +1.50 ± 2.00 (1/2 seeds above) | +0.00 ± 0.00 (0/2 seeds above) |')
+    assert results.paired_differences({'gtsa': row, 'scratch': None}) == {}
 
 
 # ------------------------------------------------------------------------------ slow
@@ -281,6 +294,16 @@ def test_quick_demo_end_to_end(tmp_path):
         assert 0.0 <= out[init]['mIoU_low_label'] <= 100.0
         assert 0.0 <= out[init]['probe_nn_mIoU'] <= 100.0
         assert out[init]['probe_effective_rank'] > 0
+    # GTSA - scratch paired by seed, for every per-seed number
+    assert set(out['differences']) == {*results.FINETUNE_KEYS, *results.PROBE_KEYS}
+    for name, difference in out['differences'].items():
+        expected = [a - b for a, b in zip(out['gtsa'].get('runs', {}).get(name)
+                                          or out['gtsa']['probe_runs'][name],
+                                          out['scratch'].get('runs', {}).get(name)
+                                          or out['scratch']['probe_runs'][name])]
+        assert difference['runs'] == pytest.approx(expected), name
+        assert _is_real_number(difference['mean']) and _is_real_number(difference['std'])
+        assert difference['wins'] == sum(d > 0 for d in expected)
     assert 'fraction' in out['units'] and 'percentage' in out['units']
     assert isinstance(out['notes'], list)
     timed = ['data', 'pretrain', 'probes', 'figures', 'total'] + [
