@@ -318,8 +318,9 @@ def test_quick_demo_end_to_end(tmp_path):
         assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n', name
         assert str(png) in out['figures']
     table = (work_dir / 'results.md').read_text()
-    assert table.startswith('| backbone init |') and '| GTSA - random |' in table
-    assert '| GTSA - scratch |' in table
+    assert table.startswith('| backbone init |')
+    assert '| GTSA - random, paired by seed |' in table
+    assert '| GTSA - scratch, paired by seed |' in table
 
 
 @pytest.mark.parametrize('meta,regenerates', [
