@@ -124,7 +124,7 @@ def aggregate(documents: Sequence[dict]) -> dict:
     ``name - random`` of each :data:`PAIRED_KEYS` probe (same seed for the pretraining and
     for the random init), with ``mean``, ``std``, ``runs`` and ``wins`` (seeds above random).
     """
-    from gtsa_mm.evaluation import is_number, spread
+    from gtsa_mm.evaluation import is_number, paired_difference, spread
 
     names = [r['name'] for r in documents[0]['results']]
     for document in documents[1:]:
@@ -150,15 +150,12 @@ def aggregate(documents: Sequence[dict]) -> dict:
         for name, runs in by_name.items():
             if name == 'random':
                 continue
-            paired = [{key: r[key] - base[key] for key in PAIRED_KEYS
-                       if is_number(r.get(key)) and is_number(base.get(key))}
-                      for r, base in zip(runs, by_name['random'])]
-            stats = spread(paired, PAIRED_KEYS)
             differences[name] = {}
             for key in PAIRED_KEYS:
-                values = [d[key] for d in paired if key in d]
-                differences[name][key] = dict(mean=stats[key], std=stats[f'{key}_std'],
-                                              runs=values, wins=sum(v > 0 for v in values))
+                pairs = [(r[key], base[key]) for r, base in zip(runs, by_name['random'])
+                         if is_number(r.get(key)) and is_number(base.get(key))]
+                differences[name][key] = paired_difference([a for a, _ in pairs],
+                                                           [b for _, b in pairs])
     settings = dict(documents[0]['settings'])
     settings.pop('seed', None)
     settings['seeds'] = [d['settings']['seed'] for d in documents]

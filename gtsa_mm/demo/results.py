@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from gtsa_mm.evaluation import spread
+from gtsa_mm.evaluation import paired_difference, spread
 
 from .jobs import Stage
 from .stages import INITS, LOW_LABEL_TEXT, METRICS, stages_of
@@ -134,8 +134,8 @@ def paired_differences(results: dict) -> dict[str, dict]:
     ``runs``, the probes' ``probe_runs``): seed ``s`` of both shares data order, head
     init and label subset, so the per-seed difference is the paired comparison.
 
-    Returns ``{key: {'mean', 'std' (ddof 0), 'runs', 'wins' (seeds with GTSA ahead)}}``;
-    empty without both inits.
+    Returns ``{key: paired_difference(gtsa, scratch)}`` (``mean``, ``std``, ``runs``,
+    ``wins`` = seeds with GTSA above); empty without both inits.
     """
     gtsa, scratch = results.get('gtsa') or {}, results.get('scratch') or {}
     out = {}
@@ -144,10 +144,7 @@ def paired_differences(results: dict) -> dict[str, dict]:
             base = (scratch.get(field) or {}).get(key)
             if base is None or len(base) != len(values):
                 continue
-            runs = [a - b for a, b in zip(values, base)]
-            stats = spread([{key: d} for d in runs], [key])
-            out[key] = dict(mean=stats[key], std=stats[f'{key}_std'], runs=runs,
-                            wins=sum(d > 0 for d in runs))
+            out[key] = paired_difference(values, base)
     return out
 
 

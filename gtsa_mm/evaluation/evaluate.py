@@ -19,7 +19,7 @@ from .dense_evaluator import DenseProbeSettings, evaluate_backbone_subsets, sett
 from .probe_data import DenseProbeData
 
 __all__ = ['COLUMNS', 'evaluate_checkpoints', 'is_number', 'json_safe', 'markdown_table',
-           'spread']
+           'paired_difference', 'spread']
 
 
 def evaluate_checkpoints(checkpoints: Sequence[str], data: DenseProbeData,
@@ -78,6 +78,16 @@ def spread(results: Sequence[dict], keys: Sequence[str]) -> dict:
         out[key] = float(np.mean(values)) if values else float('nan')
         out[f'{key}_std'] = float(np.std(values)) if values else float('nan')
     return out
+
+
+def paired_difference(values: Sequence[float], base: Sequence[float]) -> dict:
+    """``values - base`` pair by pair (two backbones run with the same seeds): the
+    ``mean`` and ``std`` (ddof 0; NaN without pairs) of the differences, the differences
+    as ``runs`` and ``wins``, the number of pairs in which ``values`` is above."""
+    runs = [a - b for a, b in zip(values, base)]
+    stats = spread([{'difference': d} for d in runs], ['difference'])
+    return dict(mean=stats['difference'], std=stats['difference_std'], runs=runs,
+                wins=sum(d > 0 for d in runs))
 
 
 def json_safe(value):

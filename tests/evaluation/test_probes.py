@@ -17,6 +17,7 @@ from gtsa_mm.evaluation import (
     knn_label_transfer,
     linear_segmentation_probe,
     nn_retrieval_probe,
+    paired_difference,
     patch_label_distributions,
     patch_majority_labels,
     position_probe,
@@ -25,6 +26,16 @@ from gtsa_mm.evaluation import (
 )
 
 IGNORE = 255
+
+
+def test_paired_difference_pairs_by_position():
+    paired = paired_difference([3.0, 1.0, 2.0], [1.0, 2.0, 2.0])
+    assert paired['runs'] == [2.0, -1.0, 0.0]
+    assert paired['mean'] == pytest.approx(1 / 3)
+    assert paired['std'] == pytest.approx(np.std([2.0, -1.0, 0.0]))
+    assert paired['wins'] == 1  # a tie is not a win
+    empty = paired_difference([], [])
+    assert empty['runs'] == [] and empty['wins'] == 0 and math.isnan(empty['mean'])
 
 
 # ----------------------------------------------------------------------------- metrics

@@ -4,11 +4,9 @@ a test)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
-from gtsa_test_utils import REPO, run_tool
+from gtsa_test_utils import run_tool
 
 from gtsa_mm.demo import comparison as compare
 
@@ -120,9 +118,9 @@ def test_quick_run_of_two_methods(tmp_path):
     run_tool('make_demo_data.py', '--out', str(demo), '--num-pretrain', '8', '--num-train',
              '4', '--num-val', '2', '--image-size', '96', '--quiet', check=True)
     work = tmp_path / 'work'
-    subprocess.run([sys.executable, str(REPO / 'tools' / 'compare.py'), '--quick', '--epochs',
-                    '1', '--num-images', '8', '--batch-size', '4', '--methods', 'gtsa', 'dino',
-                    '--data-root', str(demo), '--work-dir', str(work)], check=True, cwd=REPO)
+    run_tool('compare.py', '--quick', '--epochs', '1', '--num-images', '8', '--batch-size',
+             '4', '--methods', 'gtsa', 'dino', '--data-root', str(demo), '--work-dir',
+             str(work), check=True, timeout=None)
     document = json.loads((work / 'results.json').read_text())
     assert [r['name'] for r in document['results']] == ['gtsa', 'dino', 'random']
     assert 'DenseProbe(student) after 1 epochs' in (work / 'gtsa' / 'train_stdout.log').read_text()
