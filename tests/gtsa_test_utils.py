@@ -9,6 +9,15 @@ import numpy as np
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+
+# Timeouts of the subprocesses the tests start. They only catch a hung process: a slow or
+# busy machine (CI may run beside other work) must never reach them, so they are generous.
+#: A tool that only parses arguments or fails early (imports torch and OpenMMLab first).
+QUICK_TOOL_TIMEOUT_S = 600
+#: A tool or training process that runs a few tiny iterations, probes or pictures.
+TOOL_TIMEOUT_S = 1800
+#: An end-to-end run of several training stages (the quick demo, the comparison).
+END_TO_END_TIMEOUT_S = 3600
 TINY_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
 
 
@@ -124,7 +133,7 @@ def toy_linear_model():
 
 
 def run_tool(script: str, *args: str, check: bool = False,
-             timeout: float | None = 600) -> subprocess.CompletedProcess:
+             timeout: float | None = TOOL_TIMEOUT_S) -> subprocess.CompletedProcess:
     """``python tools/<script> ARGS`` from the repository root, its output captured as text."""
     return subprocess.run([sys.executable, str(REPO / 'tools' / script), *args],
                           capture_output=True, text=True, cwd=REPO, check=check,

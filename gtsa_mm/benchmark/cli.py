@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import tempfile
 from pathlib import Path
@@ -60,6 +61,22 @@ from .train_step import (
 )
 
 PAPER_CONFIG = REPO / 'configs/gtsa/gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py'
+
+#: Significant digits of the measured figures in the JSON line. Figures are rounded to
+#: significant digits, not decimals, so a small value (a tiny model on a loaded CPU does a
+#: few GFLOP/s) keeps its meaning instead of rounding to 0.0.
+SIGNIFICANT_DIGITS = 4
+
+
+def significant(value: float | None, digits: int = SIGNIFICANT_DIGITS) -> float | None:
+    """``value`` rounded to ``digits`` significant digits (None and 0 pass through).
+
+    A non-zero value never becomes 0: ``significant(0.000012345) == 1.234e-05``.
+    """
+    if value is None or value == 0 or not math.isfinite(value):
+        return value
+    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
@@ -119,8 +136,8 @@ def measure_pipeline(args) -> dict:
         write_synthetic_jpegs(folder, args.pipeline_images)
         timing = time_pipeline(loader.dataset.to_dict(), folder, loader.batch_size,
                                repeats=args.pipeline_repeats)
-    return dict(pipeline_ms_per_img=round(timing.ms_per_img, 2),
-                pipeline_wall_ms_per_img=round(timing.wall_ms_per_img, 2),
+    return dict(pipeline_ms_per_img=significant(timing.ms_per_img),
+                pipeline_wall_ms_per_img=significant(timing.wall_ms_per_img),
                 pipeline_stage_ms=timing.stage_ms, pipeline_jpeg_kb=timing.jpeg_kb,
                 data_ms_per_img=timing.stage_ms.get('GTSAMultiCrop'),
                 config_workers_per_gpu=loader.num_workers)
@@ -219,21 +236,22 @@ def main(argv=None) -> dict:
         torch_threads=torch.get_num_threads(), iters=len(gtsa_times),
         ddp=(None if not args.ddp else dict(world_size=torch.distributed.get_world_size(),
                                             static_graph=args.ddp_static_graph)),
-        gtsa_step_s=round(gtsa_s, 5), network_step_s=net_s and round(net_s, 5),
-        gtsa_over_network=net_s and round(gtsa_s / net_s, 3),
-        images_per_s=round(images_per_s, 1),
-        network_images_per_s=net_s and round(args.batch_size / net_s, 1),
-        peak_mem_gib=None if peak is None else round(peak, 2),
+        gtsa_step_s=significant(gtsa_s), network_step_s=net_s and significant(net_s),
+        gtsa_over_network=net_s and significant(gtsa_s / net_s),
+        images_per_s=significant(images_per_s),
+        network_images_per_s=net_s and significant(args.batch_size / net_s),
+        peak_mem_gib=None if peak is None else significant(peak),
         host_syncs_per_step=host_syncs,
-        gflops_per_img=round(flops / 1e9, 2), achieved_tflops=round(tflops, 3),
+        gflops_per_img=significant(flops / 1e9), achieved_tflops=significant(tflops),
+        achieved_gflops=significant(tflops * 1e3),
         peak_dtype=peak_dtype, peak_tflops=peak_tf,
-        peak_fraction=None if not peak_tf else round(tflops / peak_tf, 4),
-        config=args.config, **pipeline, step_images_per_s=round(feed_rate, 1),
+        peak_fraction=None if not peak_tf else significant(tflops / peak_tf),
+        config=args.config, **pipeline, step_images_per_s=significant(feed_rate),
         workers_per_gpu_needed=workers_needed(feed_rate, pipeline['pipeline_ms_per_img']))
     network = ('DDP train_step' if args.ddp else
                f'network step {net_s * 1000:.1f} ms | ratio {gtsa_s / net_s:.3f}')
     print(f'GTSA step {gtsa_s * 1000:.1f} ms | {network} | '
-          f'{flops / 1e9:.1f} GFLOP/img, {tflops:.2f} TFLOP/s'
+          f'{flops / 1e9:.4g} GFLOP/img, {tflops:.3g} TFLOP/s'
           + (f' ({100 * tflops / peak_tf:.1f} % of {peak_dtype} peak)' if peak_tf else '')
           + f" | data pipeline {pipeline['pipeline_ms_per_img']:.2f} ms/img/core, "
           f"{result['workers_per_gpu_needed']} workers per GPU | host syncs per step "

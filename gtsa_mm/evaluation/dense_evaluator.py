@@ -193,7 +193,7 @@ def evaluate_backbone_subsets(backbone: nn.Module, data: DenseProbeData,
             result.update(position_probe(train_maps, val_maps, settings.alpha))
         result.update(shared)
         runs.append(result)
-    seconds = round(time.perf_counter() - start, 3)
+    seconds = time.perf_counter() - start  # unrounded: a fast run must not read 0.0
     for result in runs:
         result['seconds'] = seconds
     return runs

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from gtsa_test_utils import TOOL_TIMEOUT_S
 from mmengine.hooks import Hook
 from mmpretrain.registry import HOOKS
 from pretrain_helpers import REPO, tiny_pretrain_cfg, write_images
@@ -74,7 +75,7 @@ def test_two_cpu_processes_match_each_other_and_one_process_with_double_batch(tm
     proc = subprocess.run(
         ['bash', str(REPO / 'tools' / 'dist_train.sh'), str(config), '2',
          '--work-dir', str(tmp_path / 'dist')],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
     # every rank holds the same student and teacher, bit for bit

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from gtsa_test_utils import TOOL_TIMEOUT_S
 from pretrain_helpers import REPO, write_images
 from test_distributed import (
     BATCH_PER_PROCESS,
@@ -82,7 +83,7 @@ def test_two_nodes_of_one_process_each_through_torchrun(tmp_path):
          '--work-dir', str(tmp_path / 'work')],
         cwd=REPO, env=dict(env, NODE_RANK=str(rank)), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
-    outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    outputs = [node.communicate(timeout=TOOL_TIMEOUT_S)[0] for node in nodes]
     wall = time.perf_counter() - start
     for rank, (node, out) in enumerate(zip(nodes, outputs)):
         assert node.returncode == 0, f'node {rank}:\n{out[-3000:]}'
@@ -106,7 +107,7 @@ def test_slurm_train_sh_under_a_stand_in_srun(tmp_path):
     proc = subprocess.run(
         ['bash', str(REPO / 'tools' / 'slurm_train.sh'), 'cpu', 'gtsa_tiny', str(config),
          str(tmp_path / 'work')], cwd=REPO, env=env, capture_output=True, text=True,
-        timeout=300)
+        timeout=TOOL_TIMEOUT_S)
     wall = time.perf_counter() - start
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     args = srun_log.read_text().splitlines()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from gtsa_test_utils import toy_linear_model
+from gtsa_test_utils import TOOL_TIMEOUT_S, toy_linear_model
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 from pretrain_helpers import REPO, tiny_pretrain_cfg, write_images
@@ -70,11 +70,11 @@ def run_until_signal(command, signum, after_iters: int):
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    assert seen.wait(timeout=240), ''.join(lines[-40:])
+    assert seen.wait(timeout=TOOL_TIMEOUT_S), ''.join(lines[-40:])
     at_signal = state['iters']
     sent = time.monotonic()
     os.kill(proc.pid, signum)
-    proc.wait(timeout=120)
+    proc.wait(timeout=TOOL_TIMEOUT_S)
     exit_s = time.monotonic() - sent
     reader.join(timeout=10)
     return proc, ''.join(lines), at_signal, exit_s
@@ -94,7 +94,7 @@ def straight_run(tmp_path_factory):
     config = root / 'tiny_gtsa.py'
     preemption_cfg(root / 'unused', data).dump(str(config))
     straight = subprocess.run(train_command(config, root / 'straight'), cwd=REPO,
-                              env=env(), capture_output=True, text=True, timeout=600)
+                              env=env(), capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
     assert straight.returncode == 0, straight.stdout[-3000:] + straight.stderr[-3000:]
     return config, root / 'straight'
 
@@ -120,7 +120,7 @@ def test_signal_saves_the_iteration_and_resume_matches_the_straight_run(
     assert ckpt['state_dict']['target_net.steps'].item() == stopped
 
     resumed = subprocess.run(train_command(config, work, '--resume'), cwd=REPO, env=env(),
-                             capture_output=True, text=True, timeout=600)
+                             capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     final_r = torch.load(work / f'epoch_{EPOCHS}.pth', map_location='cpu')
     final_s = torch.load(straight_dir / f'epoch_{EPOCHS}.pth', map_location='cpu')

@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from gtsa_test_utils import TOOL_TIMEOUT_S
 
 REPO = Path(__file__).resolve().parents[2]
 # What the sdist holds (MANIFEST.in) and the wheel is built from.
@@ -113,7 +114,7 @@ def test_wheel_ships_configs_and_trains_a_user_config_outside_the_repository(tmp
     work_dir = user / 'work_dir'
     proc = subprocess.run(
         [str(mim), 'train', 'gtsa_mm', str(config), '--work-dir', str(work_dir)],
-        cwd=user, env=env, capture_output=True, text=True, timeout=300)
+        cwd=user, env=env, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # mim ran the wheel's own copy of tools/train.py
     assert str(site / 'gtsa_mm' / '.mim' / 'tools' / 'train.py') in proc.stdout + proc.stderr

@@ -1,16 +1,30 @@
-"""tools/benchmark.py runs end to end at a tiny size (smoke only, no timing assertion)."""
+"""tools/benchmark.py runs end to end at a tiny size (smoke only, no timing assertion).
+
+The figures are measured, so they depend on the machine and its load: the tests check their
+types, signs and the relations between them, never their size.
+"""
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from gtsa_mm.benchmark.cli import significant
+
 REPO = Path(__file__).resolve().parents[2]
 PIPELINE_STAGES = {'LoadImageFromFile', 'GTSAMultiCrop', 'PackInputs', 'collate'}
+#: A benchmark subprocess may take this long on a slow, busy machine before it counts as hung.
+BENCHMARK_TIMEOUT_S = 1800
+#: Relative error that rounding to 4 significant digits can put between two related figures.
+ROUNDING_RTOL = 2e-3
 
 
 def run_benchmark(*args):
     out = subprocess.run([sys.executable, str(REPO / 'tools/benchmark.py'), *args],
-                         capture_output=True, text=True, timeout=300, cwd=REPO)
+                         capture_output=True, text=True, timeout=BENCHMARK_TIMEOUT_S,
+                         cwd=REPO)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -20,8 +34,16 @@ def test_benchmark_smoke_prints_json_last():
                            '--iters', '2', '--warmup', '1', '--pipeline-images', '3',
                            '--pipeline-repeats', '1')
     for key in ('gtsa_step_s', 'network_step_s', 'data_ms_per_img', 'images_per_s',
-                'pipeline_ms_per_img', 'gflops_per_img', 'achieved_tflops'):
+                'pipeline_ms_per_img', 'gflops_per_img', 'achieved_tflops', 'achieved_gflops'):
         assert isinstance(result[key], float) and result[key] > 0, key
+    # the throughput figures describe the same step: images/s = batch / step time and
+    # TFLOP/s = GFLOP per image x images/s / 1000, up to the rounding of each figure
+    assert math.isclose(result['images_per_s'], 2 / result['gtsa_step_s'], rel_tol=ROUNDING_RTOL)
+    assert math.isclose(result['achieved_tflops'],
+                        result['gflops_per_img'] * result['images_per_s'] / 1000,
+                        rel_tol=2 * ROUNDING_RTOL)
+    assert math.isclose(result['achieved_gflops'], 1000 * result['achieved_tflops'],
+                        rel_tol=ROUNDING_RTOL)
     assert result['peak_mem_gib'] is None
     assert result['optimizer'] == 'fused'
     # the one left is MMEngine's OptimWrapper logging float(grad_norm)
@@ -45,7 +67,7 @@ def test_benchmark_pipeline_only_with_a_given_step_rate():
 
 def test_benchmark_help():
     out = subprocess.run([sys.executable, str(REPO / 'tools/benchmark.py'), '--help'],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=BENCHMARK_TIMEOUT_S)
     assert out.returncode == 0 and '--amp-dtype' in out.stdout
     assert '--step-images-per-s' in out.stdout
 
@@ -57,3 +79,12 @@ def test_benchmark_ddp_times_the_runners_train_step():
     assert result['ddp'] == dict(world_size=1, static_graph=False)
     assert result['gtsa_step_s'] > 0 and result['network_step_s'] is None
     assert result['gflops_per_img'] > 0
+
+
+@pytest.mark.parametrize('value, expected', [
+    (0.000123456, 0.0001235), (0.0004, 0.0004), (58.753061, 58.75), (1088.24, 1088.0),
+    (151.9449, 151.9), (-0.012345, -0.01235), (0.0, 0.0), (None, None)])
+def test_significant_keeps_four_digits_and_never_rounds_to_zero(value, expected):
+    assert significant(value) == expected
+    if value:  # a measured figure, however small, stays non-zero
+        assert significant(value * 1e-9) != 0

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gtsa_test_utils import END_TO_END_TIMEOUT_S, QUICK_TOOL_TIMEOUT_S
 
 import gtsa_mm.demo_data as mdd
 from gtsa_mm.demo import cli, jobs, results, stages
@@ -40,7 +41,7 @@ def _config(path: Path):
 # ------------------------------------------------------------------------------ fast
 def test_help_as_a_script():
     result = subprocess.run([sys.executable, str(TOOLS / 'demo.py'), '--help'],
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=QUICK_TOOL_TIMEOUT_S)
     assert result.returncode == 0, result.stderr
     for flag in ('--work-dir', '--data-root', '--quick', '--skip-scratch', '--pretrained',
                  '--jobs', '--seeds'):
@@ -271,7 +272,7 @@ def test_quick_demo_end_to_end(tmp_path):
     result = subprocess.run(
         [sys.executable, str(TOOLS / 'demo.py'), '--quick', '--work-dir', str(work_dir),
          '--data-root', str(data_root)], cwd=REPO, capture_output=True, text=True,
-        timeout=1500)
+        timeout=END_TO_END_TIMEOUT_S)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert '| GTSA pretrained |' in result.stdout and '| random init |' in result.stdout
 

@@ -9,6 +9,7 @@ import sys
 import warnings
 
 import pytest
+from gtsa_test_utils import TOOL_TIMEOUT_S
 from pretrain_helpers import REPO, tiny_pretrain_cfg, write_images
 
 from gtsa_mm.stack_warnings import StackDeprecationFilter, quiet_stack_deprecations
@@ -25,7 +26,8 @@ def run_train(tmp_path, **model_overrides):
     cfg.dump(str(config))
     env = dict(os.environ, OMP_NUM_THREADS='1')
     return subprocess.run([sys.executable, str(REPO / 'tools/train.py'), str(config)],
-                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+                          capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, cwd=tmp_path,
+                          env=env)
 
 
 def test_filter_drops_only_the_listed_notices():

@@ -5,19 +5,20 @@ import sys
 from pathlib import Path
 
 import pytest
+from gtsa_test_utils import QUICK_TOOL_TIMEOUT_S, TOOL_TIMEOUT_S
 from pretrain_helpers import REPO, tiny_pretrain_cfg, write_images
 
 
 def test_train_help():
     out = subprocess.run([sys.executable, str(REPO / 'tools/train.py'), '--help'],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=QUICK_TOOL_TIMEOUT_S)
     assert out.returncode == 0 and '--resume' in out.stdout
 
 
 def test_train_reports_missing_config(tmp_path):
     out = subprocess.run([sys.executable, str(REPO / 'tools/train.py'),
                           str(tmp_path / 'nope.py')], capture_output=True, text=True,
-                         timeout=120)
+                         timeout=QUICK_TOOL_TIMEOUT_S)
     assert out.returncode != 0 and 'config file not found' in out.stderr
 
 
@@ -36,7 +37,7 @@ def test_pretraining_from_a_config_file(tmp_path, launcher):
         cmd = [sys.executable, str(REPO / 'tools/train.py'), str(config), '--work-dir',
                str(tmp_path / 'work')]
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S, cwd=tmp_path,
                          env=env)
     assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     assert (tmp_path / 'work' / 'epoch_1.pth').is_file()
