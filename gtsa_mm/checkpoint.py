@@ -18,11 +18,31 @@ instead of running code.
 """
 from __future__ import annotations
 
+import argparse
 import codecs
+import io
+import os.path as osp
 import pickle
+import re
+from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+__all__ = [
+    'FOREIGN_CHECKPOINT_GLOBALS', 'UnsafeCheckpointError', 'history_buffer_getattr',
+    'load_checkpoint_weights_only', 'patch_mmengine_checkpoint_loading',
+    'runner_checkpoint_safe_globals'
+]
+
+#: The non-tensor objects the checkpoints of other codebases hold besides MMEngine's:
+#: ``args``, the ``argparse.Namespace`` of the command line, in the authors' GTSA
+#: (``util/misc.py`` ``save_model``) and DINO (``main_dino.py``) checkpoints.
+FOREIGN_CHECKPOINT_GLOBALS: tuple = (argparse.Namespace, )
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """A checkpoint holds a pickled object that weights-only loading does not rebuild."""
 
 
 def history_buffer_getattr(obj: object, name: str):
@@ -67,3 +87,62 @@ def patch_mmengine_checkpoint_loading() -> None:
         return
     torch.serialization.add_safe_globals(runner_checkpoint_safe_globals())
     _PATCHED = True
+
+
+def _refused_object(message: str) -> str:
+    """The object torch's weights-only unpickler refused, as it names it."""
+    for pattern in (r'GLOBAL ([\w.]+)', r'unrecognized function ([^\s,]+)',
+                    r'Unsupported class ([\w.]+)', r"Unsupported operand (\S+)"):
+        found = re.search(pattern, message)
+        if found:
+            return found.group(1).rstrip('.')
+    return message.strip().splitlines()[0] if message.strip() else 'an unknown object'
+
+
+def load_checkpoint_weights_only(filename: str,
+                                 map_location: str = 'cpu',
+                                 extra_globals: Sequence = FOREIGN_CHECKPOINT_GLOBALS) -> object:
+    """``torch.load(weights_only=True)`` of a local file or URI, never a plain unpickle.
+
+    Besides tensors, numbers, strings and containers, the file may hold the MMEngine
+    Runner types of :func:`runner_checkpoint_safe_globals` (registered when
+    :mod:`gtsa_mm` is imported) and ``extra_globals``, allowed only for this call.
+    ``weights_only=True`` is passed explicitly, so torch's
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` cannot turn it off. URIs (``https://``,
+    ``s3://``...) are read into memory through ``mmengine.fileio.get`` first, because
+    MMEngine's ``CheckpointLoader`` reads URLs with a full unpickle.
+
+    Args:
+        filename (str): Local path or URI.
+        map_location (str): Passed to ``torch.load``. Defaults to ``'cpu'``.
+        extra_globals (Sequence): Classes and functions allowed besides torch's and
+            MMEngine's. Defaults to :data:`FOREIGN_CHECKPOINT_GLOBALS`.
+
+    Returns:
+        object: What the file holds.
+
+    Raises:
+        UnsafeCheckpointError: The file holds another pickled object; the message
+            names it and says why it is refused.
+    """
+    patch_mmengine_checkpoint_loading()
+    if '://' in filename and not osp.exists(filename):
+        from mmengine.fileio import get
+        source = io.BytesIO(get(filename))
+    else:
+        source = filename
+    try:
+        with torch.serialization.safe_globals(list(extra_globals)):
+            return torch.load(source, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        refused = _refused_object(str(error))
+        allowed = ', '.join(f'{g.__module__}.{g.__qualname__}' for g in extra_globals)
+        raise UnsafeCheckpointError(
+            f'Refused to load {filename!r}: it holds the pickled object {refused}, which '
+            'loading would have to import and call. Unpickling an arbitrary object can run '
+            'arbitrary code, so checkpoints are read with torch.load(weights_only=True), '
+            'which rebuilds only tensors, numbers, strings, containers, the types of '
+            f'MMEngine Runner checkpoints and {allowed} (the args of the authors\' GTSA and '
+            'of DINO checkpoints). Nothing of the file was run. If you trust its origin, '
+            're-save its tensors alone (torch.save of the state dict) and load that.'
+        ) from None

@@ -4,6 +4,7 @@ config shrinking so MMDetection / MMSegmentation / MMPretrain configs run on a C
 The pytest fixtures wrapping them are in ``conftest.py``."""
 from __future__ import annotations
 
+import argparse
 import json
 import uuid
 from pathlib import Path
@@ -333,3 +334,180 @@ def tiny_linear_cfg(checkpoint, data: Path, work_dir: Path):
     _cls_data(cfg, data)
     shrink_runtime(cfg, work_dir)
     return cfg
+
+
+# ------------------------------------------------ checkpoints of other codebases' layouts
+#: timm's ``VisionTransformer`` arguments of the ViT of ``TINY_VIT`` (the ViT of the
+#: GTSA authors and of DINO have timm's key names and computation).
+TIMM_TINY_VIT = dict(img_size=PRETRAIN_IMG_SIZE, patch_size=PATCH_SIZE,
+                     embed_dim=TINY_VIT['embed_dims'], depth=TINY_VIT['num_layers'],
+                     num_heads=TINY_VIT['num_heads'],
+                     mlp_ratio=TINY_VIT['feedforward_channels'] / TINY_VIT['embed_dims'],
+                     qkv_bias=True, num_classes=0)
+
+
+def timm_vit(**kwargs):
+    """A timm ``VisionTransformer`` (``TIMM_TINY_VIT`` unless overridden)."""
+    from timm.models.vision_transformer import VisionTransformer
+
+    return VisionTransformer(**{**TIMM_TINY_VIT, **kwargs})
+
+
+def randomise_(module: torch.nn.Module, seed: int, std: float = 0.05) -> torch.nn.Module:
+    """Fill every parameter with seeded noise: norm weights ``1 + noise``, the rest
+    ``noise``, so that no two modules (student, teacher) share a value."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            norm_weight = name.endswith('weight') and param.ndim == 1
+            param.normal_(1.0 if norm_weight else 0.0, std, generator=generator)
+    return module
+
+
+class ChannelsLast(torch.nn.Module):
+    """The authors' ``TransposeLast(tranpose_dim=-3)``: swaps the channel and last axes."""
+
+    def forward(self, x):
+        return x.transpose(-3, -1)
+
+
+def authors_conv_block(in_dim: int, dim: int) -> torch.nn.Sequential:
+    """The authors' ``make_block``: 3x3 conv, LayerNorm over channels (no affine), GELU."""
+    from torch import nn
+
+    return nn.Sequential(nn.Conv2d(in_dim, dim, 3, padding=1), ChannelsLast(),
+                         nn.LayerNorm(dim, elementwise_affine=False), ChannelsLast(), nn.GELU())
+
+
+class AuthorsProjector(torch.nn.Module):
+    """A restatement of the authors' ``Projector``: their key names (``blocks.i.0``,
+    ``proj``); it reads the ViT's patch tokens ``(N, T, C)``, and a block's residual is
+    added only where the block keeps the width."""
+
+    def __init__(self, in_dim: int, dim: int, out_dim: int, num_blocks: int = 2):
+        super().__init__()
+        self.blocks = torch.nn.Sequential(*[authors_conv_block(in_dim if i == 0 else dim, dim)
+                                            for i in range(num_blocks)])
+        self.proj = torch.nn.Conv2d(dim, out_dim, 1)
+
+    def forward(self, tokens):
+        n, t, c = tokens.shape
+        side = int(round(t ** 0.5))
+        x = tokens.transpose(1, 2).reshape(n, c, side, side)
+        for block in self.blocks:
+            y = block(x)
+            x = y + x if y.shape[1] == x.shape[1] else y
+        return self.proj(x)
+
+
+class AuthorsPredictor(torch.nn.Module):
+    """A restatement of the authors' ``Predictor``: ``blocks.0`` then a 1x1 ``proj``,
+    no residual."""
+
+    def __init__(self, in_dim: int, dim: int, out_dim: int):
+        super().__init__()
+        self.blocks = torch.nn.Sequential(authors_conv_block(in_dim, dim))
+        self.proj = torch.nn.Conv2d(dim, out_dim, 1)
+
+    def forward(self, x):
+        return self.proj(self.blocks(x))
+
+
+class AuthorsGTSA(torch.nn.Module):
+    """A restatement of the authors' ``GTSA`` module (bok3948/GTSA
+    ``model_pretrain/gtsa.py``) with their attribute names, so that ``state_dict()`` has
+    the keys of their checkpoints' ``model``. The ViTs are timm's (same names and
+    computation as their DINO-derived ViT); their forward returns the normed patch tokens.
+    """
+
+    def __init__(self, vit: dict | None = None, projector_dim: int | None = None,
+                 out_dim: int = 48, predictor_dim: int = 48, rot_hidden: int = 32,
+                 rot_bottleneck: int = 16):
+        super().__init__()
+        from torch import nn
+
+        vit = {**TIMM_TINY_VIT, 'weight_init': 'skip', **(vit or {})}  # randomise_ fills them
+        dim = vit['embed_dim']
+        projector_dim = projector_dim or dim
+        self.base_encoder = timm_vit(**vit)
+        self.base_projector = AuthorsProjector(dim, projector_dim, out_dim)
+        self.base_predictor = AuthorsPredictor(out_dim, predictor_dim, out_dim)
+        self.momentum_encoder = timm_vit(**vit)
+        self.momentum_projector = AuthorsProjector(dim, projector_dim, out_dim)
+        self.rot_predictor = nn.Sequential(
+            nn.Linear(dim, rot_hidden), nn.LayerNorm(rot_hidden), nn.GELU(),
+            nn.Linear(rot_hidden, rot_hidden), nn.LayerNorm(rot_hidden), nn.GELU(),
+            nn.Linear(rot_hidden, rot_bottleneck), nn.LayerNorm(rot_bottleneck),
+            nn.Linear(rot_bottleneck, 4))
+
+    @staticmethod
+    def tokens(vit, x):
+        return vit.forward_features(x)[:, 1:]
+
+    def student(self, x):
+        """Backbone tokens, predictor map and rotation logits of the student."""
+        tokens = self.tokens(self.base_encoder, x)
+        return tokens, self.base_predictor(self.base_projector(tokens)), \
+            self.rot_predictor(tokens.mean(dim=1))
+
+    def teacher(self, x):
+        """The teacher's projector map."""
+        return self.momentum_projector(self.tokens(self.momentum_encoder, x))
+
+
+def make_authors_gtsa(seed: int = 0, **kwargs) -> AuthorsGTSA:
+    """An :class:`AuthorsGTSA` with seeded random weights, the teacher's different from
+    the student's (as after pretraining: a swap shows)."""
+    model = AuthorsGTSA(**kwargs)
+    randomise_(model, seed)
+    return model.eval()
+
+
+def authors_args() -> argparse.Namespace:
+    """The ``args`` their ``save_model`` pickles (a part of main_pretrain.py's options)."""
+    return argparse.Namespace(
+        model='gtsa_small', batch_size=64, input_size=(224, 224), patch_size=16,
+        size_crops=[224, 96], num_crops=[2, 8], roi_out_size=[10, 4], num_matches=(98, 18),
+        pc_loss_coef=0.5, rot_pre_coef=0.5, blr=5e-4, epochs=100, warmup_epochs=10,
+        use_fp16=True, output_dir='./checkpoint_pretrain', distributed=True, gpu=0)
+
+
+def authors_gtsa_checkpoint(model: AuthorsGTSA, epoch: int = 99) -> dict:
+    """The dict their ``util/misc.py`` ``save_model`` writes for ``model``."""
+    return dict(model=model.state_dict(),
+                optimizer=dict(state={}, param_groups=[dict(lr=5e-4, weight_decay=0.04,
+                                                            params=[0, 1])]),
+                epoch=epoch,
+                scaler=dict(scale=65536.0, growth_factor=2.0, backoff_factor=0.5,
+                            growth_interval=2000, _growth_tracker=7),
+                args=authors_args())
+
+
+def dino_checkpoint(student: dict, teacher: dict, out_dim: int = 32) -> dict:
+    """A full checkpoint as DINO's ``main_dino.py`` writes it: a DDP-wrapped student
+    (``module.backbone.*``, ``module.head.*``), the teacher unwrapped (``backbone.*``,
+    ``head.*``), optimizer, epoch, args, the loss's ``center``, the fp16 scaler."""
+    dims = next(v for k, v in student.items() if k == 'cls_token').shape[-1]
+    head = {'mlp.0.weight': torch.randn(64, dims), 'mlp.0.bias': torch.zeros(64),
+            'last_layer.weight_g': torch.ones(out_dim, 1),
+            'last_layer.weight_v': torch.randn(out_dim, 64)}
+    return dict(
+        student={**{f'module.backbone.{k}': v for k, v in student.items()},
+                 **{f'module.head.{k}': v.clone() for k, v in head.items()}},
+        teacher={**{f'backbone.{k}': v for k, v in teacher.items()},
+                 **{f'head.{k}': v.clone() for k, v in head.items()}},
+        optimizer=dict(state={}, param_groups=[dict(lr=5e-4, params=[0])]),
+        epoch=100,
+        args=argparse.Namespace(arch='vit_small', patch_size=16, out_dim=out_dim,
+                                momentum_teacher=0.996, local_crops_number=8),
+        dino_loss=dict(center=torch.zeros(1, out_dim)),
+        fp16_scaler=dict(scale=1024.0, growth_factor=2.0, backoff_factor=0.5,
+                         growth_interval=2000, _growth_tracker=3))
+
+
+def mmpretrain_keys_of_timm(timm_state_dict: dict) -> dict:
+    """``timm_state_dict`` under the mmpretrain names of :func:`tiny_vit`'s keys, renamed
+    with the forward mapping ``timm_key`` (checked against timm in test_extract_backbone)."""
+    from gtsa_mm.downstream import timm_key
+
+    return {key: timm_state_dict[timm_key(key)] for key in tiny_vit().state_dict()}

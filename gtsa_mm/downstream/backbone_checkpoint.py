@@ -25,8 +25,9 @@ import torch
 from torch import nn
 
 __all__ = [
-    'STUDENT_PREFIX', 'TEACHER_PREFIX', 'BackboneCheckpointError', 'backbone_prefix',
-    'match_backbone_state_dict', 'read_state_dict', 'strip_prefix'
+    'STUDENT_PREFIX', 'TEACHER_PREFIX', 'BackboneCheckpointError', 'architecture_mismatch',
+    'backbone_prefix', 'describe_key_groups', 'match_backbone_state_dict', 'read_checkpoint',
+    'read_state_dict', 'strip_prefix'
 ]
 
 STUDENT_PREFIX = 'backbone.'
@@ -66,28 +67,50 @@ def backbone_prefix(prefix: str | None = None, use_teacher: bool = False) -> str
     return prefix
 
 
+def read_checkpoint(filename: str, map_location: str = 'cpu') -> object:
+    """Load a checkpoint file safely: ``torch.load(weights_only=True)``, never a full unpickle.
+
+    Allowed besides tensors and containers: the types of MMEngine Runner checkpoints
+    and ``argparse.Namespace`` (the ``args`` of the GTSA authors' and of DINO's
+    checkpoints); see :func:`gtsa_mm.checkpoint.load_checkpoint_weights_only`.
+
+    Args:
+        filename (str): Local path or URI (``https://``, ``s3://``...).
+        map_location (str): Passed to ``torch.load``. Defaults to ``'cpu'``.
+
+    Returns:
+        object: What the file holds.
+
+    Raises:
+        BackboneCheckpointError: The file does not exist, or holds a pickled object
+            that weights-only loading refuses (the message names it).
+    """
+    from gtsa_mm.checkpoint import UnsafeCheckpointError, load_checkpoint_weights_only
+
+    if '://' not in filename and not osp.isfile(filename):
+        raise BackboneCheckpointError(f'Pretrained checkpoint {filename!r} does not exist.')
+    try:
+        return load_checkpoint_weights_only(filename, map_location)
+    except UnsafeCheckpointError as error:
+        raise BackboneCheckpointError(str(error)) from None
+
+
 def read_state_dict(filename: str, map_location: str = 'cpu') -> dict[str, torch.Tensor]:
     """Load a checkpoint and return its state dict.
 
     Accepts an MMEngine Runner checkpoint (``{'state_dict': ..., 'meta': ...}``),
     a file of ``tools/extract_backbone.py`` (same layout) and a bare state dict.
-    A leading ``module.`` (left by DDP) is stripped, as mmengine does.
+    A leading ``module.`` (left by DDP) is stripped, as mmengine does. The file is
+    read by :func:`read_checkpoint` (weights only).
 
     Args:
-        filename (str): Local path or any URI mmengine's ``CheckpointLoader``
-            understands (``https://``, ``s3://``...).
+        filename (str): Local path or URI (``https://``, ``s3://``...).
         map_location (str): Passed to ``torch.load``. Defaults to ``'cpu'``.
 
     Returns:
         dict[str, torch.Tensor]: The state dict.
     """
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    if '://' not in filename and not osp.isfile(filename):
-        raise BackboneCheckpointError(f'Pretrained checkpoint {filename!r} does not exist.')
-    # torch.load(weights_only=True) reads Runner checkpoints thanks to the allowlist
-    # that importing gtsa_mm (this package's parent) registered: gtsa_mm/checkpoint.py.
-    checkpoint = CheckpointLoader.load_checkpoint(filename, map_location, logger='current')
+    checkpoint = read_checkpoint(filename, map_location)
     if not isinstance(checkpoint, Mapping):
         raise BackboneCheckpointError(
             f'{filename!r} holds a {type(checkpoint).__name__}, not a checkpoint dict.')
@@ -172,18 +195,70 @@ def fit_vit_pos_embed(pos_embed: torch.Tensor, vit: nn.Module) -> torch.Tensor:
                             mode=vit.interpolate_mode, num_extra_tokens=vit.num_extra_tokens)
 
 
+def architecture_mismatch(module: nn.Module, weights: Mapping[str, torch.Tensor],
+                          filename: str, source: str,
+                          meta: Mapping | None = None) -> BackboneCheckpointError | None:
+    """The error to raise when a checkpoint's ViT is another architecture than ``module``.
+
+    Names both architectures (depth, width, patch size and MLP width, read from the
+    tensors; the checkpoint's stored config ``meta['cfg']`` when it has one) and the
+    shipped downstream configs that build the checkpoint's ViT.
+
+    Args:
+        module (nn.Module): The model's backbone.
+        weights (Mapping[str, torch.Tensor]): The checkpoint's backbone, mmpretrain
+            ViT keys without prefix.
+        filename (str): The checkpoint path, for the message.
+        source (str): Where in the file the backbone was, for the message.
+        meta (Mapping, optional): The checkpoint's ``meta``. Defaults to None.
+
+    Returns:
+        BackboneCheckpointError | None: None when the architectures agree or either
+        is not an mmpretrain ViT.
+    """
+    from .vit_architecture import (
+        configs_for_architecture,
+        describe_stored_config,
+        vit_architecture_of_module,
+        vit_architecture_of_state_dict,
+    )
+
+    ours, theirs = vit_architecture_of_module(module), vit_architecture_of_state_dict(weights)
+    if ours is None or theirs is None or ours == theirs:
+        return None
+    stored = describe_stored_config(meta)
+    configs = configs_for_architecture(theirs)
+    advice = ('use a downstream config built for it: ' + ', '.join(configs) if configs else
+              'no shipped downstream config builds it: set model.backbone.arch=dict('
+              f'embed_dims={theirs.width}, num_layers={theirs.depth}, num_heads=..., '
+              f'feedforward_channels={theirs.mlp_width}) and model.backbone.patch_size='
+              f'{theirs.patch_size}, and the neck and head widths to match')
+    return BackboneCheckpointError(
+        f'Checkpoint {filename!r} ({source}) holds {theirs}, but the config builds '
+        f'{ours}: the architectures differ.\n'
+        + (f'  its stored config: {stored}\n' if stored else '')
+        + f'  To fine-tune this checkpoint, {advice}.\n'
+        '  (use_teacher and prefix only choose between backbones of one file; they cannot '
+        'make an architecture fit.)')
+
+
 def match_backbone_state_dict(module: nn.Module,
                               state_dict: Mapping[str, torch.Tensor],
                               filename: str,
                               prefix: str,
-                              ignore_missing: Sequence[str] = ()) -> dict[str, torch.Tensor]:
+                              ignore_missing: Sequence[str] = (),
+                              source: str | None = None,
+                              file_summary: str | None = None,
+                              meta: Mapping | None = None) -> dict[str, torch.Tensor]:
     """Select ``module``'s weights from a full state dict, or raise a clear error.
 
     Every key of ``module.state_dict()`` must be present under ``prefix`` with the
     same shape. The one exception is the ``pos_embed`` of an mmpretrain
     ``VisionTransformer`` (anywhere in ``module``), which is resized to the
     model's patch grid. Extra checkpoint keys are allowed (a detection backbone
-    with ``final_norm=False`` has no use for the final ``ln1``).
+    with ``final_norm=False`` has no use for the final ``ln1``). A checkpoint ViT of
+    another depth, width or patch size than ``module`` raises the error of
+    :func:`architecture_mismatch`.
 
     Args:
         module (nn.Module): The module to be loaded, e.g. the backbone.
@@ -193,6 +268,12 @@ def match_backbone_state_dict(module: nn.Module,
         ignore_missing (Sequence[str]): ``fnmatch`` patterns of module keys that
             may be absent from the checkpoint (e.g. ``'ln2.*'`` for a head-side
             norm that pretraining never had). Defaults to ().
+        source (str, optional): Where the weights came from (layout, role), for
+            messages. Defaults to None: the prefix.
+        file_summary (str, optional): What the file holds, for messages. Defaults
+            to None: the key groups of ``state_dict``.
+        meta (Mapping, optional): The checkpoint's ``meta``, whose stored config
+            the architecture error names. Defaults to None.
 
     Returns:
         dict[str, torch.Tensor]: A state dict to pass to
@@ -200,11 +281,16 @@ def match_backbone_state_dict(module: nn.Module,
         the checkpoint has, with ``pos_embed`` already resized.
 
     Raises:
-        BackboneCheckpointError: Keys are missing or shapes do not match.
+        BackboneCheckpointError: Another architecture, keys missing or shapes that
+            do not match.
     """
     from mmpretrain.models import VisionTransformer
 
     selected = strip_prefix(state_dict, prefix)
+    where = source or (f'prefix {prefix!r}' if prefix else "prefix '' (no prefix)")
+    mismatch = architecture_mismatch(module, selected, filename, where, meta)
+    if mismatch is not None:
+        raise mismatch
     for name, sub in module.named_modules():
         key = f'{name}.pos_embed' if name else 'pos_embed'
         if isinstance(sub, VisionTransformer) and key in selected:
@@ -213,24 +299,24 @@ def match_backbone_state_dict(module: nn.Module,
     expected = module.state_dict()
     missing = [key for key in expected if key not in selected
                and not any(fnmatchcase(key, pattern) for pattern in ignore_missing)]
-    where = f'{prefix!r}' if prefix else "'' (no prefix)"
     if missing:
-        found = (f'{len(selected)} keys under this prefix' if prefix else 'no matching keys')
+        found = (f'{len(selected)} keys there' if selected else 'no matching keys')
         raise BackboneCheckpointError(
             f'Checkpoint {filename!r} lacks {len(missing)} of the '
-            f'{len(expected)} {type(module).__name__} weights expected under prefix '
-            f'{where} ({found}).\n  missing: {_shorten(missing)}\n'
-            f'  the file has: {describe_key_groups(state_dict)}\n'
+            f'{len(expected)} {type(module).__name__} weights expected under {where} '
+            f'({found}).\n  missing: {_shorten(missing)}\n'
+            f'  the file has: {file_summary or describe_key_groups(state_dict)}\n'
             f'  GTSA pretraining checkpoints hold the student under {STUDENT_PREFIX!r} '
-            f'and the teacher under {TEACHER_PREFIX!r} (use_teacher=True); a file from '
-            "tools/extract_backbone.py needs prefix=''. A checkpoint of another model "
-            '(a detector, a ResNet) cannot initialise this backbone.')
+            f'and the teacher under {TEACHER_PREFIX!r} (use_teacher=True); the layouts '
+            'of the GTSA authors, DINO and timm are recognised without a prefix. A '
+            'checkpoint of another model (a detector, a ResNet) cannot initialise this '
+            'backbone.')
     mismatched = [f'{key}: checkpoint {tuple(selected[key].shape)} vs model '
                   f'{tuple(value.shape)}' for key, value in expected.items()
                   if key in selected and selected[key].shape != value.shape]
     if mismatched:
         raise BackboneCheckpointError(
-            f'Checkpoint {filename!r} (prefix {where}) has {len(mismatched)} tensors '
+            f'Checkpoint {filename!r} ({where}) has {len(mismatched)} tensors '
             f'whose shapes differ from the {type(module).__name__} built by the config; '
             f'the architectures differ (arch, patch_size?).\n  {_shorten(mismatched)}')
     return {key: value for key, value in selected.items() if key in expected}

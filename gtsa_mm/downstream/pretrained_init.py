@@ -8,6 +8,11 @@ Usage in an MMDetection, MMSegmentation or MMPretrain config::
 
 and on the command line
 ``--cfg-options model.backbone.init_cfg.checkpoint=work_dirs/<run>/epoch_100.pth``.
+
+The checkpoint may be of any layout :mod:`gtsa_mm.downstream.foreign_layouts` knows:
+this package's Runner checkpoints and ``tools/extract_backbone.py`` files, the GTSA
+authors' pretraining checkpoints, DINO's full checkpoints, and single ViTs in DINO's /
+timm's key layout. No conversion step is needed.
 """
 from __future__ import annotations
 
@@ -23,15 +28,23 @@ from .backbone_checkpoint import (
     BackboneCheckpointError,
     backbone_prefix,
     match_backbone_state_dict,
-    read_state_dict,
+    read_checkpoint,
 )
+from .foreign_layouts import describe_checkpoint, select_backbone
 
 __all__ = ['GTSAPretrainedInit']
 
 
 @WEIGHT_INITIALIZERS.register_module(name='GTSAPretrained')
 class GTSAPretrainedInit:
-    """Initialise a module from a GTSA checkpoint with strict key checking.
+    """Initialise a module from a pretraining checkpoint with strict key checking.
+
+    The file's layout is recognised from its keys (this package's Runner checkpoints
+    and extracted backbones, the GTSA authors' and DINO's checkpoints, timm / DINO
+    ViT weights) and named in the log line, e.g. ``GTSAPretrained: loaded 150
+    tensors of VisionTransformer from FILE (layout: authors' GTSA, teacher)``; a file
+    of no known layout raises :class:`BackboneCheckpointError` naming its key groups
+    and the layouts known. Files are read with ``torch.load(weights_only=True)``.
 
     Unlike mmengine's ``Pretrained`` (``strict=False``: missing keys are only
     logged), this raises :class:`BackboneCheckpointError` naming the file, the
@@ -49,19 +62,24 @@ class GTSAPretrainedInit:
     ``VisionTransformer.init_weights`` re-draws ``pos_embed`` afterwards unless its
     ``init_cfg`` type is ``'Pretrained'``. So after loading, every sub-module is
     marked initialised and the module's ``init_cfg`` is replaced by the
-    equivalent ``dict(type='Pretrained', checkpoint=..., prefix=...)`` record.
+    record ``dict(type='Pretrained', checkpoint=...)`` (never run: it is set after
+    MMEngine has sorted the initialisers).
 
     Args:
-        checkpoint (str, optional): The GTSA Runner checkpoint
-            (``work_dirs/<run>/epoch_N.pth``) or a file of
-            ``tools/extract_backbone.py`` (then ``prefix=''``). None raises an
-            error that says how to set it; to train from random initialisation
-            on purpose, set the module's ``init_cfg=None`` instead.
-        prefix (str, optional): Where the module's weights sit in the checkpoint's
-            state dict. Defaults to None: ``'backbone.'`` (the GTSA student) or,
-            with ``use_teacher``, ``'target_net.module.0.'``.
-        use_teacher (bool): Load the EMA teacher's backbone instead of the
-            student's. Defaults to False.
+        checkpoint (str, optional): The pretraining checkpoint, of any layout of
+            :data:`~gtsa_mm.downstream.foreign_layouts.LAYOUTS`
+            (``work_dirs/<run>/epoch_N.pth``, a file of ``tools/extract_backbone.py``,
+            the GTSA authors' ``checkpoint-99.pth``, DINO's
+            ``dino_deitsmall16_pretrain.pth``...). None raises an error that says how
+            to set it; to train from random initialisation on purpose, set the
+            module's ``init_cfg=None`` instead.
+        prefix (str, optional): Skip layout recognition: the module's weights sit
+            under this prefix of the checkpoint's state dict (timm-style keys are
+            renamed). Defaults to None: recognised from the keys.
+        use_teacher (bool): Load the teacher's backbone (this package's EMA teacher,
+            the authors' ``momentum_encoder``, DINO's ``teacher``) instead of the
+            student's. A file of a single backbone must then be a teacher's.
+            Defaults to False.
         map_location (str): ``torch.load`` map location. Defaults to ``'cpu'``.
         ignore_missing (Sequence[str]): ``fnmatch`` patterns of module keys allowed
             to be absent from the checkpoint, e.g. ``('ln2.*',)`` for the norm an
@@ -75,7 +93,10 @@ class GTSAPretrainedInit:
                  map_location: str = 'cpu',
                  ignore_missing: Sequence[str] = ()) -> None:
         self.checkpoint = checkpoint
-        self.prefix = backbone_prefix(prefix, use_teacher)
+        backbone_prefix(prefix, use_teacher)  # rejects giving both
+        self.prefix = None if prefix is None else backbone_prefix(prefix)
+        self.use_teacher = use_teacher
+        self.source = ''
         self.map_location = map_location
         self.ignore_missing = tuple(ignore_missing)
 
@@ -93,15 +114,18 @@ class GTSAPretrainedInit:
                 '--cfg-options model.backbone.init_cfg.checkpoint=work_dirs/<run>/'
                 'epoch_100.pth, or set model.backbone.init_cfg=None to train from '
                 'random initialisation on purpose.')
-        state_dict = read_state_dict(self.checkpoint, self.map_location)
-        weights = match_backbone_state_dict(module, state_dict, self.checkpoint, self.prefix,
-                                            self.ignore_missing)
+        checkpoint = read_checkpoint(self.checkpoint, self.map_location)
+        backbone = select_backbone(checkpoint, self.checkpoint, self.use_teacher, self.prefix)
+        self.source = backbone.describe()
+        weights = match_backbone_state_dict(
+            module, backbone.state_dict, self.checkpoint, '', self.ignore_missing,
+            source=backbone.where(), file_summary=describe_checkpoint(checkpoint),
+            meta=backbone.meta)
         module.load_state_dict(weights, strict=False)
-        unused = sorted({key[len(self.prefix):] for key in state_dict
-                         if key.startswith(self.prefix)} - set(weights))
+        unused = sorted(set(backbone.state_dict) - set(weights)) + backbone.left_out
         print_log(
             f'GTSAPretrained: loaded {len(weights)} tensors of {type(module).__name__} from '
-            f'{self.checkpoint} (prefix {self.prefix!r})'
+            f'{self.checkpoint} (layout: {self.source})'
             + (f'; unused checkpoint keys: {unused}' if unused else ''),
             logger='current')
         self._keep_loaded_weights(module)
@@ -114,9 +138,8 @@ class GTSAPretrainedInit:
             if sub is not module and isinstance(sub, BaseModule):
                 sub._is_init = True
         if isinstance(module, BaseModule):
-            module.init_cfg = dict(type='Pretrained', checkpoint=self.checkpoint,
-                                   prefix=self.prefix)
+            module.init_cfg = dict(type='Pretrained', checkpoint=self.checkpoint)
 
     def _get_init_info(self) -> str:
-        return (f'{type(self).__name__}: loaded from {self.checkpoint} '
-                f'(prefix {self.prefix!r})')
+        return f'{type(self).__name__}: loaded from {self.checkpoint} (layout: {self.source})'
+

@@ -85,7 +85,7 @@ def test_detector_checkpoint_is_rejected(tmp_path):
 
 
 def test_other_architecture_is_rejected(gtsa_checkpoint):
-    with pytest.raises(BackboneCheckpointError, match='shapes differ'):
+    with pytest.raises(BackboneCheckpointError, match='the architectures differ'):
         init_vit(gtsa_checkpoint, vit_kwargs=dict(
             arch=dict(TINY_VIT, embed_dims=32, feedforward_channels=64)))
 
