@@ -7,3 +7,4 @@ _base_ = [
     './pretrain_runtime.py',
 ]
 train_dataloader = dict(dataset=dict(data_root='data/coco/train2017/'))
+test_dataloader = dict(dataset=dict(data_root='data/coco/val2017/'))

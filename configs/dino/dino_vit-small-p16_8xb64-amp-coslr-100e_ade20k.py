@@ -2,3 +2,4 @@
 _base_ = './dino_vit-small-p16_8xb64-amp-coslr-100e_coco.py'
 
 train_dataloader = dict(dataset=dict(data_root='data/ade/ADEChallengeData2016/images/training/'))
+test_dataloader = dict(dataset=dict(data_root='data/ade/ADEChallengeData2016/images/validation/'))

@@ -72,7 +72,10 @@ class UnlabeledImageFolder(BaseDataset):
       :class:`UnreadableImageError` naming the file is raised.
 
     Exceptions of the later transforms are not caught: they are bugs, not bad
-    files. Readable images are used as the loader decodes them; with
+    files (when the pipeline raises, the loader is run once more on its own to
+    tell which it was). The dataset calls its ``pipeline`` as a whole, so a
+    pipeline put there from outside (MMPretrain's ``browse_dataset.py``) sees
+    every sample. Readable images are used as the loader decodes them; with
     ``LoadImageFromFile`` (OpenCV) that is 3-channel uint8 BGR with the EXIF
     orientation applied and 16-bit images scaled to 8 bits.
 
@@ -322,26 +325,42 @@ class UnlabeledImageFolder(BaseDataset):
 
     def _load_and_transform(self, idx: int) -> dict | None:
         """Run the pipeline on sample ``idx``; a loader failure raises
-        :class:`UnreadableImageError`."""
+        :class:`UnreadableImageError`.
+
+        The whole pipeline is called, as every MMEngine dataset calls it, so a
+        pipeline substituted from outside sees every sample (MMPretrain's
+        ``tools/visualization/browse_dataset.py`` puts an ``InspectCompose``
+        there to record each transform's image). Only when the pipeline raises
+        or returns None is the loading transform run again on its own, to tell
+        an unreadable file from a failure of a later transform.
+        """
         results = self.get_data_info(idx)
         if self._aug_seed is not None:
             results['aug_seed'] = self._aug_seed
+        try:
+            output = self.pipeline(results)
+        except Exception:
+            self._raise_if_unreadable(idx)
+            raise  # the file is readable: a later transform failed
+        if output is None:
+            self._raise_if_unreadable(idx)
+        return output
+
+    def _raise_if_unreadable(self, idx: int) -> None:
+        """Raise :class:`UnreadableImageError` if the loading transform (the
+        pipeline's first) fails on sample ``idx`` or returns no image."""
         transforms = self.pipeline.transforms
         if not transforms:
-            return results
+            return
+        loader = transforms[0]
+        results = self.get_data_info(idx)
         path = results.get('img_path', f'sample {idx}')
         try:
-            loaded = transforms[0](results)
+            loaded = loader(results)
         except Exception as err:  # any decoder or I/O failure means a bad file
             raise UnreadableImageError(path, _describe_failure(path, err)) from err
         if loaded is None or loaded.get('img') is None:
-            raise UnreadableImageError(path, f'{type(transforms[0]).__name__} returned no image')
-        results = loaded
-        for transform in transforms[1:]:
-            results = transform(results)
-            if results is None:
-                return None
-        return results
+            raise UnreadableImageError(path, f'{type(loader).__name__} returned no image')
 
     def extra_repr(self) -> list[str]:
         """Extra lines for ``repr(dataset)``."""

@@ -42,24 +42,32 @@ def _upsample(rgb: np.ndarray, size: int) -> np.ndarray:
 
 def plot_pca(images: Sequence[np.ndarray], image_names: Sequence[str],
              pca_maps: dict[str, list[np.ndarray]], path: str) -> str:
-    """One row per image: the input, then each model's PCA colours."""
+    """One row per image: the input, then each model's PCA colours.
+
+    The models' names head the columns; each image's name is written sideways to
+    the left of its row, where it cannot run into the row above.
+    """
     plt = _pyplot()
     cols = 1 + len(pca_maps)
-    fig, axes = plt.subplots(len(images), cols, figsize=(2.6 * cols, 2.6 * len(images) + 0.6),
+    rows = len(images)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 0.3, 2.6 * rows + 0.9),
                              squeeze=False)
     for row, (image, image_name) in enumerate(zip(images, image_names)):
         axes[row, 0].imshow(image)
-        axes[row, 0].set_title(image_name, fontsize=8)
-        for col, (name, maps) in enumerate(pca_maps.items(), start=1):
+        axes[row, 0].text(-0.04, 0.5, image_name, transform=axes[row, 0].transAxes,
+                          rotation=90, ha='right', va='center', fontsize=8)
+        for col, maps in enumerate(pca_maps.values(), start=1):
             axes[row, col].imshow(_upsample(maps[row], image.shape[0]), interpolation='nearest')
-            if row == 0:
-                axes[row, col].set_title(name, fontsize=8)
+    axes[0, 0].set_title('image', fontsize=8)
+    for col, name in enumerate(pca_maps, start=1):
+        axes[0, col].set_title(name, fontsize=8)
     for ax in axes.flat:
         ax.set_axis_off()
     fig.suptitle('Patch features, first 3 principal components as RGB\n'
                  '(one PCA per model over all its images; each component scaled between '
                  'its 1st and 99th percentile)', fontsize=9)
-    fig.tight_layout()
+    # leave the top band to the two-line title, which tight_layout does not place
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -96,29 +104,36 @@ def plot_correspondences(view_a: np.ndarray, view_b: np.ndarray, corr, patch_siz
 
 
 def plot_attention(images: Sequence[np.ndarray], attention: np.ndarray, title: str,
-                   path: str, vmax: float | None = None) -> str:
-    """One row per image: the input, the heads' mean and each head (``(N, H, h, w)``)."""
+                   path: str) -> str:
+    """One row per image: the input, the heads' mean and each head (``(N, H, h, w)``).
+
+    Every map has a colour scale of its own, from its minimum (black) to its
+    maximum (yellow), written under it in units of uniform attention: a shared
+    scale turns a nearly uniform map into one flat colour and hides its pattern.
+    """
     plt = _pyplot()
     heads = attention.shape[1]
     cols = 2 + heads
-    vmax = float(vmax if vmax is not None else attention.max())
-    fig, axes = plt.subplots(len(images), cols, figsize=(2.0 * cols + 0.8, 2.0 * len(images)
-                                                         + 0.6), squeeze=False)
-    shown = None
+    rows = len(images)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.25 * rows + 0.8),
+                             squeeze=False)
     for row, image in enumerate(images):
         axes[row, 0].imshow(image)
         panels = [('mean of heads', attention[row].mean(0))]
         panels += [(f'head {i}', attention[row, i]) for i in range(heads)]
         for col, (label, amap) in enumerate(panels, start=1):
-            shown = axes[row, col].imshow(amap, cmap='inferno', vmin=0., vmax=vmax,
-                                          interpolation='nearest')
+            low, high = float(amap.min()), float(amap.max())
+            axes[row, col].imshow(amap, cmap='inferno', vmin=low, vmax=max(high, low + 1e-12),
+                                  interpolation='nearest')
+            axes[row, col].text(0.5, -0.03, f'{low:.2f} .. {high:.2f}', ha='center',
+                                va='top', fontsize=7, transform=axes[row, col].transAxes)
             if row == 0:
                 axes[row, col].set_title(label, fontsize=8)
     for ax in axes.flat:
         ax.set_axis_off()
-    fig.suptitle(f'{title}: last-block attention (x number of patches; 1 = uniform)',
-                 fontsize=9)
-    fig.colorbar(shown, ax=axes.ravel().tolist(), shrink=0.8)
+    fig.suptitle(f'{title}: last-block attention (x number of patches; 1 = uniform)\n'
+                 'each map scaled on its own, its min .. max written under it', fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.7 / fig.get_figheight()))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -159,7 +174,6 @@ def visualize_backbones(models: Sequence[LoadedBackbone], image_paths: Sequence[
     files['pca'] = plot_pca(shown, names, pca_maps, osp.join(out_dir, 'pca.png'))
 
     attention = {m.name: last_block_attention(m, images) for m in models}
-    vmax = max(float(a.max()) for a in attention.values())  # one scale for every model
     for m, stem in zip(models, _file_stems([m.name for m in models])):
         patch = backbone_patch_size(m.backbone)
         view_a, view_b, truth = view_pair(images[0], m.img_size, patch, view_transform)
@@ -170,7 +184,7 @@ def visualize_backbones(models: Sequence[LoadedBackbone], image_paths: Sequence[
             osp.join(out_dir, f'correspondences_{stem}.png'))
         files[f'attention_{stem}'] = plot_attention(
             [square(im, m.img_size) for im in images], attention[m.name], m.name,
-            osp.join(out_dir, f'attention_{stem}.png'), vmax)
+            osp.join(out_dir, f'attention_{stem}.png'))
     return files
 
 

@@ -221,3 +221,55 @@ def test_a_dino_checkpoint_with_a_class_token_backbone(tmp_path):
         expected = own(to_batch([image], 32, loaded.mean, loaded.std))[-1]
     np.testing.assert_allclose(features[0], expected[0].permute(1, 2, 0).numpy(), atol=1e-5)
     assert last_block_attention(loaded, [image]).shape == (1, 2, 4, 4)
+
+
+def _drawn_figure(monkeypatch, draw):
+    """The matplotlib figure ``draw()`` saves, drawn, with its renderer."""
+    from matplotlib.figure import Figure
+
+    saved = {}
+    original = Figure.savefig
+
+    def savefig(fig, *args, **kwargs):
+        saved['fig'] = fig
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, 'savefig', savefig)
+    draw()
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = saved['fig']
+    renderer = FigureCanvasAgg(fig).get_renderer()  # pyplot closed the figure's own canvas
+    fig.draw(renderer)
+    return fig, renderer
+
+
+def test_pca_row_names_and_title_stay_clear_of_the_images(monkeypatch, tmp_path):
+    from gtsa_mm.visualization import plot_pca
+
+    images = [np.full((64, 64, 3), 90 + 40 * i, np.uint8) for i in range(3)]
+    maps = {name: [np.random.default_rng(i).random((8, 8, 3)) for i in range(3)]
+            for name in ('GTSA', 'random')}
+    names = ['a_rather_long_image_name_0.jpg', 'image_1.jpg', 'image_2.jpg']
+    fig, renderer = _drawn_figure(
+        monkeypatch, lambda: plot_pca(images, names, maps, str(tmp_path / 'pca.png')))
+    axes = np.array(fig.axes).reshape(3, 3)
+    image_boxes = [ax.get_window_extent(renderer) for ax in axes.flat]
+    texts = [t for ax in axes[:, 0] for t in ax.texts]
+    assert [t.get_text() for t in texts] == names
+    for text in [*texts, fig._suptitle]:
+        box = text.get_window_extent(renderer)
+        assert not any(box.overlaps(image) for image in image_boxes), text.get_text()
+
+
+def test_attention_maps_have_a_scale_each(tmp_path):
+    from gtsa_mm.visualization.figures import plot_attention
+
+    # a nearly uniform map (0.99 .. 1.01): with a shared 0..max scale it is one flat colour
+    ramp = np.linspace(0.99, 1.01, 64, dtype=np.float32).reshape(1, 1, 8, 8)
+    path = plot_attention([np.full((64, 64, 3), 128, np.uint8)], ramp, 'uniform',
+                          str(tmp_path / 'attention.png'))
+    picture = cv2.imread(path)
+    dark = (picture.max(-1) < 30).sum()  # inferno's low end, not the grey image
+    bright = ((picture[..., 2] > 240) & (picture[..., 1] > 220) & (picture[..., 0] < 190)).sum()
+    assert dark > 1500 and bright > 1500  # both ends of the scale in each map

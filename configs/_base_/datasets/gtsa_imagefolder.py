@@ -26,3 +26,24 @@ train_dataloader = dict(
     sampler=dict(type='SeededSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, pipeline=train_pipeline))
+
+# Single images, MMPretrain's ImageNet test transform (short side 256, centre 224): what
+# mmpretrain.apis.FeatureExtractor / inference read, and the images of the test loop, which
+# reports the collapse statistics of one feature per image (a self-supervised model has no
+# predictions to score; MMEngine's Runner needs test_cfg and test_evaluator beside a
+# test_dataloader). Any folder: --cfg-options test_dataloader.dataset.data_root=DIR
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=256, edge='short'),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackInputs'),
+]
+test_dataloader = dict(
+    batch_size=64,
+    num_workers=2,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),  # one (N, 3, S, S) batch, as FeatureExtractor's
+    dataset=dict(type=dataset_type, data_root=data_root, pipeline=test_pipeline,
+                 test_mode=True))
+test_cfg = dict(type='FeatureStatisticsLoop')
+test_evaluator = dict(type='FeatureStatisticsMetric')

@@ -41,7 +41,9 @@ class DenseProbeHook(Hook):
     at the current iteration (``vis_data/scalars.json``, TensorBoard when configured)
     and a summary line to the logger. Runs on the main process only; the model is
     left in the mode it was in. Before the first step the teacher is still an
-    initialisation of its own: the EMA copies the student at its first update.
+    initialisation of its own: the EMA copies the student at its first update. Such a
+    probe says so on its log line (``teacher NOT YET SYNCED``) and records
+    ``ema_synced=False`` in :attr:`history`.
 
     Cost per call: two forward passes over the probe images at ``img_size`` per
     backbone, four more over the rotation crops, closed-form ridge solves and one
@@ -139,6 +141,13 @@ class DenseProbeHook(Hook):
             found[which] = (backbone, neck if isinstance(neck, GTSAProjector) else None)
         return found
 
+    @staticmethod
+    def _teacher_synced(runner) -> bool:
+        """Whether the EMA teacher has had its first update (a copy of the student)."""
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        steps = getattr(getattr(model, 'target_net', None), 'steps', None)
+        return steps is None or int(steps) > 0
+
     # ------------------------------------------------------------------ probing
     def probe(self, runner, epochs_done: int | None = None,
               iters_done: int | None = None) -> dict[str, dict]:
@@ -161,14 +170,20 @@ class DenseProbeHook(Hook):
                 size = getattr(backbone, 'img_size', None) or (224, 224)
                 settings = replace(settings, img_size=int(size[0]))
             result = evaluate_backbone(backbone, self.data, settings, mean, std, projector)
+            synced = which != 'teacher' or self._teacher_synced(runner)
+            if which == 'teacher':
+                result['ema_synced'] = synced
             results[which] = result
             for key, value in result.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     scalars[f'dense_probe/{which}/{key}'] = float(value)
             shown = ', '.join(f'{k}: {result[k]:.4g}' for k in LOG_KEYS
                               if isinstance(result.get(k), float) and math.isfinite(result[k]))
+            note = '' if synced else (
+                ' [teacher NOT YET SYNCED: the EMA copies the student at its first update, '
+                'so these are the numbers of its own random initialisation]')
             runner.logger.info(f'DenseProbe({which}) after {epochs_done} epochs, '
-                               f'{iters_done} iterations: {shown}')
+                               f'{iters_done} iterations{note}: {shown}')
         runner.visualizer.add_scalars(scalars, step=iters_done)
         self.history.append(dict(epochs=epochs_done, iter=iters_done, **results))
         return results
