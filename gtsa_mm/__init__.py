@@ -15,8 +15,10 @@ filter_python_warnings()  # before the imports below reach pkg_resources
 # registers the components; `registry` adds the gtsa_mm scope (`_base_ = 'gtsa_mm::...'`)
 from . import datasets, downstream, engine, evaluation, models, registry, visualization  # noqa
 from .checkpoint import patch_mmengine_checkpoint_loading  # noqa: E402
+from .engine.dataloader_workers import patch_runner_dataloaders  # noqa: E402
 
 patch_mmengine_checkpoint_loading()
+patch_runner_dataloaders()  # num_workers=0 works without persistent_workers=False beside it
 
 __all__ = ['__version__', 'datasets', 'downstream', 'engine', 'evaluation', 'models', 'registry',
            'visualization']

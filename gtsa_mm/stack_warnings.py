@@ -1,10 +1,14 @@
 """Silence the stack's deprecation notices that a gtsa_mm user cannot act on.
 
-Each entry is triggered by MMEngine itself on a code path every run takes, and
-names an API that gtsa_mm does not call:
+Each entry is triggered by the toolboxes themselves (MMEngine on a code path every run
+takes, MMSegmentation by its own config bases) and names an API that gtsa_mm does not
+call:
 
 - ``pkg_resources is deprecated as an API``: setuptools, when MMEngine resolves
   a ``'pkg::...'`` config base (``mmengine.utils.is_installed``);
+- ``reduce_zero_label will be deprecated``: MMSegmentation's ``LoadAnnotations``,
+  given ``reduce_zero_label`` by MMSegmentation's own ADE20K pipelines, which the
+  ADE20K configs inherit (the dataset's ``reduce_zero_label`` decides either way);
 - ``"FileClient" will be deprecated`` and ``"HardDiskBackend" is the alias of
   "LocalBackend"``: MMEngine's logger, when its own ``CheckpointHook.before_train``
   builds a FileClient it keeps for backward compatibility.
@@ -17,9 +21,13 @@ import logging
 import re
 import warnings
 
+__all__ = ['LOGGER_WARNINGS', 'PYTHON_WARNINGS', 'StackDeprecationFilter',
+           'filter_python_warnings', 'quiet_stack_deprecations']
+
 #: Python warnings (``warnings.warn``) dropped, by the start of their message.
 PYTHON_WARNINGS = (
     r'pkg_resources is deprecated as an API',
+    r'`reduce_zero_label` will be deprecated',
 )
 #: MMEngine logger records (``print_log(..., level=WARNING)``) dropped, by message.
 LOGGER_WARNINGS = (

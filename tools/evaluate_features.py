@@ -106,6 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                reduce_zero_label=not args.no_reduce_zero_label,
                                label_size=args.label_size, max_train=args.max_train,
                                max_val=args.max_val)
+    except (OSError, ValueError) as error:
+        parser.exit(2, f'evaluate_features.py: error: --data-root {args.data_root}: {error}; '
+                       'give --data-root a folder with images/ and annotations/ '
+                       '{training,validation}\n')
+    try:
         settings = DenseProbeSettings(
             probes=tuple(args.probes), alpha=args.alpha, nn_k=args.nn_k,
             nn_temperature=args.nn_temperature, bank_size=args.bank_size,

@@ -8,9 +8,10 @@ default_hooks = dict(
 # Dense probes of the student and the EMA teacher on the demo's labelled scenes before
 # training and every 4 epochs: linear and nearest-neighbour segmentation mIoU, position and
 # rotation probes, collapse monitor (docs/evaluation.md); 3-4 s a call on one CPU core.
+# The probe set is the config's probe_data_root (datasets/demo_scenes.py); None: no probes.
 custom_hooks = [
     dict(type='NonFiniteLossHook'),
-    dict(type='DenseProbeHook', data_root='data/demo/ade', interval=4),
+    dict(type='DenseProbeHook', interval=4),
 ]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, diff_rank_seed=False)

@@ -11,14 +11,19 @@
 #   python tools/train.py configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-4e_demo.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/demo/pretrain/epoch_24.pth
 #
-# model.backbone.init_cfg=None trains the same model from random initialisation.
+# model.backbone.init_cfg=None trains the same model from random initialisation. The data
+# folder is read when the config is loaded: `GTSA_DEMO_DATA=/elsewhere python tools/train.py
+# ...` (or MMDetection's tools/train.py) reads <GTSA_DEMO_DATA>/coco instead of
+# data/demo/coco, for the datasets and the evaluators alike (`--cfg-options data_root=...`
+# would change the variable only, not the paths made from it).
 _base_ = './mask-rcnn_vit-small-p16-gtsa_fpn_1x_coco.py'
 
 # the label order of data/demo/meta.json (tests/tools/test_demo.py checks it)
 classes = ('striped_disc', 'checkered_square', 'dotted_triangle', 'star', 'ringed_ellipse',
            'dotted_hexagon', 'wavy_cross', 'ring')
 metainfo = dict(classes=classes)
-data_root = 'data/demo/coco/'
+# the demo data's COCO split; GTSA_DEMO_DATA=/elsewhere (environment) moves every path below
+data_root = '{{$GTSA_DEMO_DATA:data/demo}}/coco/'
 embed_dims = 128
 channels = 64
 image_size = 192  # the 256 px scenes are scaled down: a third of the compute

@@ -10,7 +10,11 @@
 #   python tools/train.py configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-600i_demo-128x128.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/demo/pretrain/epoch_24.pth
 #
-# model.backbone.init_cfg=None trains the same model from random initialisation.
+# model.backbone.init_cfg=None trains the same model from random initialisation. The data
+# folder is read when the config is loaded: `GTSA_DEMO_DATA=/elsewhere python tools/train.py
+# ...` (or MMSegmentation's tools/train.py) reads <GTSA_DEMO_DATA>/ade instead of
+# data/demo/ade for every split (`--cfg-options data_root=...` would change the variable
+# only, not the datasets made from it).
 _base_ = './upernet_vit-small-p16-gtsa_8xb2-160k_ade20k-512x512.py'
 
 # the label order of data/demo/meta.json (tests/tools/test_demo.py checks it)
@@ -19,7 +23,8 @@ classes = ('striped_disc', 'checkered_square', 'dotted_triangle', 'star', 'ringe
 palette = [(205, 45, 40), (40, 70, 200), (45, 165, 65), (210, 50, 45), (140, 60, 170),
            (45, 75, 195), (240, 140, 30), (50, 160, 70)]
 metainfo = dict(classes=classes, palette=palette)
-data_root = 'data/demo/ade/'
+# the demo data's ADE20K-style split; GTSA_DEMO_DATA=/elsewhere (environment) moves it
+data_root = '{{$GTSA_DEMO_DATA:data/demo}}/ade/'
 embed_dims = 128
 crop_size = (128, 128)
 max_iters = 600
@@ -49,10 +54,11 @@ model = dict(
 
 # no PhotoMetricDistortion: object colours are already random in the demo data (generator
 # 1.1); on the class-coloured 1.0 data removing it gained 6 mIoU (random init, 200
-# iterations), not re-measured on 1.1
+# iterations), not re-measured on 1.1. LoadAnnotations takes reduce_zero_label from the
+# dataset (giving it here as well is deprecated in MMSegmentation).
 train_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadAnnotations'),
     dict(type='RandomResize', scale=(512, 128), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -61,7 +67,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='Resize', scale=(512, 128), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
 dataset = dict(type='BaseSegDataset', data_root=data_root, metainfo=metainfo,

@@ -35,6 +35,14 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _image_count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f'expected at least 1 image, got {text!r} (the demo configs read every split)')
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = GeneratorConfig()
     parser = argparse.ArgumentParser(
@@ -44,11 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--out', default=DEFAULT_OUT, help='output root (default: %(default)s)')
     parser.add_argument('--seed', type=_non_negative, default=defaults.seed,
                         help='random seed (default: %(default)s)')
-    parser.add_argument('--num-pretrain', type=_non_negative, default=defaults.num_pretrain,
+    parser.add_argument('--num-pretrain', type=_image_count, default=defaults.num_pretrain,
                         help='unlabelled pretraining images (default: %(default)s)')
-    parser.add_argument('--num-train', type=_non_negative, default=defaults.num_train,
+    parser.add_argument('--num-train', type=_image_count, default=defaults.num_train,
                         help='labelled training images (default: %(default)s)')
-    parser.add_argument('--num-val', type=_non_negative, default=defaults.num_val,
+    parser.add_argument('--num-val', type=_image_count, default=defaults.num_val,
                         help='labelled validation images (default: %(default)s)')
     parser.add_argument('--image-size', type=parse_image_size,
                         default=(defaults.width, defaults.height), metavar='N|WxH',

@@ -90,3 +90,59 @@ def test_hook_arguments_are_checked():
         DenseProbeHook('x', backbones=['ema'])
     with pytest.raises(ValueError, match='unknown probes'):
         DenseProbeHook('x', probes=['linear', 'knn'])
+
+
+def _probe_runner(tmp_path: Path, demo: Path, **top_level):
+    """A tiny pretraining run with a DenseProbeHook that reads the config's probe_data_root."""
+    from mmengine.runner import Runner
+    from pretrain_helpers import tiny_pretrain_cfg
+
+    import gtsa_mm  # noqa: F401
+
+    cfg = tiny_pretrain_cfg(tmp_path / 'work', demo / 'pretrain', max_epochs=1)
+    cfg.log_level = 'INFO'
+    cfg.custom_hooks = [dict(type='DenseProbeHook', backbones=['student'],
+                             probes=['collapse'])]
+    cfg.merge_from_dict(top_level)  # as --cfg-options does
+    return Runner.from_cfg(cfg)
+
+
+def test_inheriting_config_moves_the_probes_with_probe_data_root(tmp_path, demo):
+    """A user's config on the shipped demo pretraining with data of its own: one line."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    user = tmp_path / 'my_gtsa.py'
+    user.write_text(f"_base_ = '{REPO}/configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py'\n"
+                    f"train_dataloader = dict(dataset=dict(data_root='{demo / 'pretrain'}'))\n"
+                    f"probe_data_root = '{demo / 'ade'}'\n"
+                    f"work_dir = '{tmp_path / 'work'}'\n")
+    runner = Runner.from_cfg(Config.fromfile(str(user)))
+    hook = _probe_hook(runner)
+    assert hook.data_root is None
+    hook.before_run(runner)
+    assert len(hook.data.train_images) == 6 and len(hook.data.val_images) == 3
+
+
+def test_missing_probe_data_names_the_option_to_change(tmp_path, demo):
+    runner = _probe_runner(tmp_path, demo, probe_data_root=str(tmp_path / 'nowhere'))
+    with pytest.raises(FileNotFoundError) as error:
+        runner.train()
+    message = str(error.value)
+    assert f"probe_data_root='{tmp_path / 'nowhere'}'" in message
+    assert '--cfg-options probe_data_root=FOLDER' in message and 'probe_data_root=None' in message
+    assert not list((tmp_path / 'work').glob('epoch_*.pth'))
+
+
+def test_probe_data_root_none_trains_without_probes(tmp_path, demo):
+    runner = _probe_runner(tmp_path, demo, probe_data_root=None)
+    runner.train()
+    assert _probe_hook(runner).history == [] and runner.epoch == 1
+    log = next((tmp_path / 'work').glob('*/*.log')).read_text()
+    assert 'probe_data_root=None, no dense probes' in log
+
+
+def test_hook_without_any_probe_set_says_where_to_set_one(tmp_path, demo):
+    runner = _probe_runner(tmp_path, demo)
+    with pytest.raises(ValueError, match=r'set probe_data_root in the config \(--cfg-options'):
+        runner.train()

@@ -60,6 +60,10 @@ def test_bad_arguments_name_what_to_do(tmp_path, demo_and_checkpoint):
     assert out.returncode == 2 and '--label-fraction' in out.stderr
     out = evaluate_features(str(checkpoint), '--data-root', str(tmp_path))
     assert out.returncode == 2 and 'no *.jpg images in' in out.stderr
+    assert f'--data-root {tmp_path}:' in out.stderr  # the flag to change
+    out = evaluate_features(str(checkpoint), '--data-root', str(tmp_path / 'nowhere'))
+    assert out.returncode == 2 and 'does not exist' in out.stderr
+    assert f'--data-root {tmp_path / "nowhere"}:' in out.stderr
 
 
 def test_tool_on_tiny_checkpoint_and_random(demo_and_checkpoint, tmp_path):

@@ -224,6 +224,16 @@ def test_refuses_a_folder_it_did_not_write(tmp_path):
     assert (foreign / 'coco' / 'mine.txt').read_text() == 'keep me'
 
 
+@pytest.mark.parametrize('flag', ['--num-pretrain', '--num-train', '--num-val'])
+def test_refuses_zero_images_naming_the_flag(flag, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(['--out', str(tmp_path / 'data'), flag, '0', '--quiet'])
+    assert exc.value.code == 2
+    error = capsys.readouterr().err
+    assert f'argument {flag}: expected at least 1 image' in error, error
+    assert not (tmp_path / 'data').exists()
+
+
 # --------------------------------------------------------------------------- scenes
 def test_scene_sampling_is_pure_and_ordered():
     a = mdd.sample_scene(np.random.default_rng(1), 160, 120, 6, 10)

@@ -13,6 +13,8 @@ optim_wrapper = dict(
     type='PerParameterClipOptimWrapper',
     optimizer=dict(type='AdamW', lr=lr, betas=(0.9, 0.999), weight_decay=0.04),
     clip_grad=dict(type='per_parameter_norm', max_norm=3.0),
+    # MMEngine's default constructor, logging one line where it logs one per parameter
+    constructor='SummaryOptimWrapperConstructor',
     paramwise_cfg=dict(bias_decay_mult=0., flat_decay_mult=0.))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=warmup_epochs,

@@ -20,6 +20,8 @@ optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.999), weight_decay=0.04,
                    fused=True),
     clip_grad=dict(type='per_parameter_norm', max_norm=3.0),
+    # MMEngine's default constructor, logging one line where it logs one per parameter
+    constructor='SummaryOptimWrapperConstructor',
     paramwise_cfg=dict(bias_decay_mult=0., flat_decay_mult=0.))
 
 param_scheduler = [

@@ -22,6 +22,11 @@ from gtsa_mm.evaluation import (
 )
 from gtsa_mm.models.necks import GTSAProjector
 
+__all__ = ['DenseProbeHook', 'LOG_KEYS', 'PROBE_DATA_ROOT']
+
+#: The top-level config variable that names the probe set when the hook has no data_root.
+PROBE_DATA_ROOT = 'probe_data_root'
+_UNSET = object()
 #: Numbers written on the one log line per backbone (all are sent to the visualizer).
 LOG_KEYS = ('linear_mIoU', 'nn_mIoU', 'pos_acc', 'rot_acc', 'feature_effective_rank',
             'feature_std_ratio', 'projector_effective_rank', 'seconds')
@@ -32,7 +37,7 @@ class DenseProbeHook(Hook):
     """Run the frozen-backbone dense probes every ``interval`` epochs (or iterations).
 
     On a labelled probe set (ADE20K / VOC-style image and label folders; the demo
-    data's ``ade/`` by default in the demo config) the student's and the EMA teacher's
+    data's ``ade/`` in the demo config) the student's and the EMA teacher's
     backbones are probed as they are at that moment (see :mod:`gtsa_mm.evaluation`):
     the linear segmentation probe, Hummingbird nearest-neighbour retrieval, the position
     and rotation probes, and the collapse monitor (std of L2-normalised tokens and the
@@ -50,9 +55,17 @@ class DenseProbeHook(Hook):
     nearest-neighbour search; a few seconds on a CPU at the demo's size
     (``docs/evaluation.md`` has the numbers). The cost is logged as ``seconds``.
 
+    The probe set is the config's top-level ``probe_data_root`` unless the hook is
+    given a ``data_root`` of its own, so a config that inherits a shipped one moves it
+    with one line (``probe_data_root = 'my/labelled/set'``) or one command-line option
+    (``--cfg-options probe_data_root=FOLDER``); ``probe_data_root = None`` trains
+    without the probes.
+
     Args:
-        data_root (str): Folder of the probe set (``images/{training,validation}``,
-            ``annotations/{training,validation}`` unless ``data_cfg`` says otherwise).
+        data_root (str, optional): Folder of the probe set
+            (``images/{training,validation}``, ``annotations/{training,validation}``
+            unless ``data_cfg`` says otherwise). None (default): the config's
+            ``probe_data_root``, read when training starts.
         interval (int): Epochs (``by_epoch``) or iterations between probes. The last
             epoch / iteration is always probed.
         by_epoch (bool): Count ``interval`` in epochs. Defaults to True.
@@ -76,7 +89,7 @@ class DenseProbeHook(Hook):
     priority = 'LOW'  # after the schedulers, before CheckpointHook (VERY_LOW)
 
     def __init__(self,
-                 data_root: str,
+                 data_root: str | None = None,
                  interval: int = 1,
                  by_epoch: bool = True,
                  before_train: bool = True,
@@ -117,14 +130,31 @@ class DenseProbeHook(Hook):
     def before_run(self, runner) -> None:
         if not is_main_process():
             return
+        if self.data_root is not None:
+            data_root = self.data_root
+            setting = f'custom_hooks, data_root={data_root!r}'
+            fix = 'change data_root of the DenseProbeHook entry in custom_hooks'
+        else:
+            data_root = runner.cfg.get(PROBE_DATA_ROOT, _UNSET)
+            if data_root is _UNSET:
+                raise ValueError(
+                    f'DenseProbeHook needs a labelled probe set: set {PROBE_DATA_ROOT} in the '
+                    f'config (--cfg-options {PROBE_DATA_ROOT}=FOLDER) or data_root in its '
+                    'custom_hooks entry')
+            if data_root is None:
+                runner.logger.info(f'DenseProbeHook: {PROBE_DATA_ROOT}=None, no dense probes')
+                return
+            setting = f'{PROBE_DATA_ROOT}={data_root!r}'
+            fix = (f"set the config's {PROBE_DATA_ROOT} to an ADE20K-style folder "
+                   f'(--cfg-options {PROBE_DATA_ROOT}=FOLDER), or {PROBE_DATA_ROOT}=None to '
+                   'train without the dense probes')
         try:
-            self.data = load_probe_data(self.data_root, **self.data_cfg)
+            self.data = load_probe_data(data_root, **self.data_cfg)
         except (OSError, ValueError) as error:
-            raise type(error)(f'DenseProbeHook (custom_hooks, data_root={self.data_root!r}): '
-                              f'{error}') from error
+            raise type(error)(f'DenseProbeHook ({setting}): {error}; {fix}') from error
         runner.logger.info(
             f'DenseProbeHook: {len(self.data.train_images)} + {len(self.data.val_images)} '
-            f'probe images, {self.data.num_classes} classes from {self.data_root}')
+            f'probe images, {self.data.num_classes} classes from {data_root}')
 
     def _modules(self, runner) -> dict[str, tuple[nn.Module, nn.Module | None]]:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
