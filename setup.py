@@ -5,7 +5,12 @@ This is where OpenMMLab packages keep them: MMEngine resolves
 and ``mim train gtsa_mm CONFIG`` runs ``<installed gtsa_mm>/.mim/tools/train.py``.
 The copies are made into the build directory only, so the repository holds one
 copy of each file. An editable install maps ``gtsa_mm`` to the repository, where
-tools and configs are used by their repository paths.
+tools and configs are used by their repository paths: MMEngine and OpenMIM look for
+``.mim/`` under the folder of the package's pip metadata, which pip's editable
+install (PEP 660) leaves in site-packages, and a ``site-packages/gtsa_mm/.mim/``
+folder would make ``import gtsa_mm`` find an empty namespace package there instead
+of the repository (setuptools' editable import hook comes after the path search), so
+``.mim`` links such as MMDetection's ``setup.py develop`` made would not be found.
 Everything else about the package is in pyproject.toml.
 """
 import shutil
