@@ -61,19 +61,13 @@ from pathlib import Path
 import torch
 
 from .backbone_checkpoint import BackboneCheckpointError, read_checkpoint
-from .foreign_layouts import (
-    AUTHORS_GTSA,
-    BackboneWeights,
-    describe_checkpoint,
-    flat_state_dict,
-    recognise_layout,
-    select_backbone,
-)
-from .timm_keys import mmpretrain_key, mmpretrain_vit_to_timm
+from .backbone_extraction import backbone_file, select_vit
+from .foreign_layouts import AUTHORS_GTSA, flat_state_dict, recognise_layout
+from .timm_keys import mmpretrain_key
 
 __all__ = [
-    'PAPER_CONFIG', 'backbone_file', 'convert_authors_gtsa', 'convert_authors_state_dict',
-    'convert_checkpoint', 'main', 'parse_args'
+    'PAPER_CONFIG', 'convert_authors_gtsa', 'convert_authors_state_dict', 'convert_checkpoint',
+    'main', 'parse_args'
 ]
 
 _REPO = Path(__file__).resolve().parents[2]
@@ -190,36 +184,6 @@ def convert_authors_gtsa(checkpoint: Mapping, source: str,
     return dict(meta=meta, state_dict=state_dict)
 
 
-def backbone_file(weights: BackboneWeights, source: str, fmt: str = 'mmpretrain') -> dict:
-    """One backbone as a weight file of its own.
-
-    Args:
-        weights (BackboneWeights): The backbone (mmpretrain ViT keys).
-        source (str): The file it came from, recorded in ``meta``.
-        fmt (str): ``'mmpretrain'`` (``{'state_dict', 'meta'}``, for
-            ``init_cfg=dict(type='GTSAPretrained', checkpoint=FILE)`` or MMEngine's
-            ``Pretrained``) or ``'timm'`` (a bare state dict for timm's
-            ``VisionTransformer``). Defaults to ``'mmpretrain'``.
-
-    Returns:
-        dict: What to ``torch.save``.
-    """
-    from gtsa_mm import __version__
-
-    state_dict = OrderedDict((k, v.detach().clone()) for k, v in weights.state_dict.items())
-    if fmt == 'timm':
-        return mmpretrain_vit_to_timm(state_dict)
-    if fmt != 'mmpretrain':
-        raise ValueError(f"format must be 'mmpretrain' or 'timm', got {fmt!r}")
-    layers = [int(key.split('.')[1]) for key in state_dict if key.startswith('layers.')]
-    meta = dict(source=osp.abspath(source), source_layout=weights.layout.title,
-                location=weights.location, role=weights.role, format='mmpretrain',
-                embed_dims=int(state_dict['pos_embed'].shape[-1])
-                if 'pos_embed' in state_dict else None,
-                num_layers=max(layers) + 1 if layers else 0, gtsa_mm_version=__version__)
-    return dict(state_dict=state_dict, meta=meta)
-
-
 def convert_checkpoint(source: str, backbone: bool = False, teacher: bool = False,
                        fmt: str = 'mmpretrain', config: str | None = None) -> tuple[dict, str]:
     """Convert a checkpoint of any known layout.
@@ -250,10 +214,7 @@ def convert_checkpoint(source: str, backbone: bool = False, teacher: bool = Fals
         return result, (f"authors' GTSA -> gtsa_mm GTSA Runner checkpoint: "
                         f"{len(result['state_dict'])} tensors ({', '.join(modules)}), from "
                         f"{len(flat_state_dict(checkpoint))} source tensors")
-    weights = select_backbone(checkpoint, source, use_teacher=teacher)
-    if not weights.state_dict:
-        raise BackboneCheckpointError(
-            f'{source!r} has no ViT at {weights.location}: {describe_checkpoint(checkpoint)}')
+    weights = select_vit(checkpoint, source, teacher)
     result = backbone_file(weights, source, fmt)
     tensors = len(result['state_dict'] if fmt == 'mmpretrain' else result)
     return result, (f'{weights.describe()} -> {fmt} ViT backbone: {tensors} tensors'

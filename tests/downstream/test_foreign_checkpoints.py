@@ -282,3 +282,22 @@ def test_every_shipped_downstream_config_is_covered():
 def test_initialiser_still_rejects_prefix_with_teacher():
     with pytest.raises(ValueError, match='not both'):
         GTSAPretrainedInit(checkpoint='x.pth', prefix='', use_teacher=True)
+
+
+def test_model_index_lists_the_released_checkpoints_with_the_papers_figures():
+    from modelindex import load
+
+    models = {m.name: m for m in load(str(REPO / 'model-index.yml')).models
+              if 'release' in m.name}
+    assert len(models) == 4  # GTSA and DINO, COCO and ADE20K
+    expected = {('gtsa', 'coco'): 35.8, ('gtsa', 'ade20k'): 30.6, ('dino', 'coco'): 32.4,
+                ('dino', 'ade20k'): 27.3}
+    for (method, data), figure in expected.items():
+        model = next(m for name, m in models.items()
+                     if name.startswith(method) and name.endswith(data))
+        metadata = model.metadata.data
+        assert 'bok3948/GTSA README' in metadata['Source'] and model.weights is None
+        assert "paper's figures" in metadata['Results Source'] and metadata['Conversion']
+        metrics = {k: v for r in model.results for k, v in r.metrics.items()}
+        assert metrics.get('box AP', metrics.get('mIoU')) == figure
+        assert (REPO / model.config).is_file()
