@@ -50,8 +50,10 @@ def plot_pca(images: Sequence[np.ndarray], image_names: Sequence[str],
     plt = _pyplot()
     cols = 1 + len(pca_maps)
     rows = len(images)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 0.3, 2.6 * rows + 0.9),
-                             squeeze=False)
+    # 'compressed': the layout places the titles and the row names, and packs the square
+    # images without the gaps a taller grid cell leaves
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols + 0.3, 2.6 * rows + 0.7),
+                             squeeze=False, layout='compressed')
     for row, (image, image_name) in enumerate(zip(images, image_names)):
         axes[row, 0].imshow(image)
         axes[row, 0].text(-0.04, 0.5, image_name, transform=axes[row, 0].transAxes,
@@ -66,8 +68,6 @@ def plot_pca(images: Sequence[np.ndarray], image_names: Sequence[str],
     fig.suptitle('Patch features, first 3 principal components as RGB\n'
                  '(one PCA per model over all its images; each component scaled between '
                  'its 1st and 99th percentile)', fontsize=9)
-    # leave the top band to the two-line title, which tight_layout does not place
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -115,8 +115,8 @@ def plot_attention(images: Sequence[np.ndarray], attention: np.ndarray, title: s
     heads = attention.shape[1]
     cols = 2 + heads
     rows = len(images)
-    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.25 * rows + 0.8),
-                             squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.2 * rows + 0.6),
+                             squeeze=False, layout='compressed')
     for row, image in enumerate(images):
         axes[row, 0].imshow(image)
         panels = [('mean of heads', attention[row].mean(0))]
@@ -133,7 +133,6 @@ def plot_attention(images: Sequence[np.ndarray], attention: np.ndarray, title: s
         ax.set_axis_off()
     fig.suptitle(f'{title}: last-block attention (x number of patches; 1 = uniform)\n'
                  'each map scaled on its own, its min .. max written under it', fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.7 / fig.get_figheight()))
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
