@@ -251,3 +251,12 @@ def test_refused_file_exits_with_the_reason(tmp_path, capsys):
     assert main([str(path), str(tmp_path / 'out.pth')]) == 1
     assert 'the pickled object print,' in capsys.readouterr().err  # torch's name for it
     assert not (tmp_path / 'out.pth').exists()
+
+
+def test_projector_that_changes_width_is_refused():
+    # their first projector block then has no residual; GTSAProjector always has one
+    from gtsa_mm.downstream import BackboneCheckpointError
+
+    source = make_authors_gtsa(seed=9, projector_dim=32).state_dict()
+    with pytest.raises(BackboneCheckpointError, match="skips that block's residual"):
+        convert_authors_state_dict(source)
