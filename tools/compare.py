@@ -21,6 +21,14 @@ optimiser, schedule, epochs, seed); only the method differs:
 Then ``tools/evaluate_features.py`` probes each last checkpoint and a randomly
 initialised backbone; the tool prints one Markdown table and writes
 ``results.json``, ``results.md`` and ``results.png`` under ``--work-dir``.
+
+    python tools/compare.py --finetune --methods gtsa dino --seeds 0 1 2 --resume
+    python tools/compare.py --preset gpu-vit-s16       # or: bash tools/study_gpu.sh
+
+``--finetune`` fine-tunes the same pretrainings (UperNet with all and with 1/8 of the
+labels, Mask R-CNN with ``--det``) against random init, pretraining seed s -> fine-tune
+seed s, and writes ``finetune.{json,md,png}``; ``--preset gpu-vit-s16`` is the one-GPU
+study of GTSA vs. DINO at ViT-S/16 for equal wall-clock time (docs/comparison.md).
 The library code is ``gtsa_mm.demo.comparison``; this file is its command line.
 """
 import sys

@@ -9,7 +9,11 @@ results table with spreads, and pictures.
 - :mod:`.results`: metrics from the stages' logs, probes, tables;
 - :mod:`.figures`: the pictures;
 - :mod:`.cli`: the command line;
-- :mod:`.comparison`: ``tools/compare.py``, GTSA vs. its ablations vs. DINO at one budget.
+- :mod:`.comparison`: ``tools/compare.py``, GTSA vs. its ablations vs. DINO at one budget;
+- :mod:`.finetune_comparison`: ``tools/compare.py --finetune``, the same pretrainings
+  fine-tuned (UperNet, all and 1/8 of the labels) against random init, paired by seed;
+- :mod:`.gpu_study`: ``tools/study_gpu.sh``, GTSA vs. DINO at ViT-S/16 for equal
+  wall-clock time on one GPU, then the frozen probes.
 """
 from .cli import main
 

@@ -75,16 +75,19 @@ def write_configs(work_dir: Path, epochs: int, data_root: str, num_images: int |
     return written
 
 
-def train(name: str, configs: dict[str, Path], work_dir: Path,
-          resume: bool) -> tuple[Path, float | None]:
+def train(name: str, configs: dict[str, Path], work_dir: Path, resume: bool,
+          epochs: int) -> tuple[Path, float | None]:
     """Pretrain one variant with tools/train.py; its last checkpoint and the seconds
-    (None for a finished run reused with ``resume``)."""
+    (None for a finished run of ``epochs`` epochs reused with ``resume``)."""
+    from .finetune_comparison import finished_pretraining
+
     options = VARIANTS[name]
     config = configs['dino'] if options is None else configs['gtsa']
     run_dir = work_dir / name
     last = run_dir / 'last_checkpoint'
-    if resume and last.is_file() and Path(last.read_text().strip()).is_file():
-        return Path(last.read_text().strip()), None
+    done = finished_pretraining(run_dir, epochs) if resume else None
+    if done is not None:
+        return done, None
     cmd = [sys.executable, str(TRAIN_SCRIPT), str(config), '--work-dir', str(run_dir)]
     if options:
         cmd += ['--cfg-options', *options]
@@ -230,8 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
                     'data (tools/train.py), probe their frozen features '
                     '(tools/evaluate_features.py) and a random init; print a Markdown '
                     'table, write results.json / results.md / results.png.')
-    parser.add_argument('--work-dir', default='work_dirs/compare',
-                        help='runs and results go here (default: %(default)s)')
+    parser.add_argument('--work-dir',
+                        help='runs and results go here (default: work_dirs/compare; '
+                             '--preset: work_dirs/study_gpu)')
     parser.add_argument('--epochs', type=int,
                         help="pretraining epochs of every method (default: the demo config's "
                              'max_epochs; 2 with --quick)')
@@ -241,11 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--num-images', type=int,
                         help='pretrain on the first N images only (default: all; 64 quick)')
     parser.add_argument('--batch-size', type=int, help="override the config's batch size")
-    parser.add_argument('--data-root', default='data/demo',
+    parser.add_argument('--data-root',
                         help='demo data root (made by tools/make_demo_data.py if missing; '
-                             'default: %(default)s)')
-    parser.add_argument('--methods', nargs='+', choices=list(VARIANTS), default=list(VARIANTS),
-                        help='which methods to run (default: all)')
+                             'default: data/demo; --preset: data/demo_gpu)')
+    parser.add_argument('--methods', nargs='+', choices=list(VARIANTS),
+                        help='which methods to run (default: all; --finetune and --preset: '
+                             'gtsa dino)')
     parser.add_argument('--img-size', type=int, help='probe input side (default: the config)')
     parser.add_argument('--max-train', type=int, help='probe training images (default: all)')
     parser.add_argument('--max-val', type=int, help='probe validation images (default: all)')
@@ -258,12 +263,36 @@ def build_parser() -> argparse.ArgumentParser:
                              'by seed; replaces --seed')
     parser.add_argument('--resume', action='store_true',
                         help='reuse finished runs found in the work dir')
-    parser.add_argument('--device', default='cpu', help='probe device (default: %(default)s)')
+    parser.add_argument('--device',
+                        help='probe device (default: cpu; --preset: the training and probe '
+                             'device, cuda, or cpu with --quick)')
+    from . import finetune_comparison, gpu_study
+
+    finetune_comparison.add_arguments(parser)
+    gpu_study.add_arguments(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.seeds is not None and len(set(args.seeds)) != len(args.seeds):
+        parser.error(f'--seeds must be distinct, got {args.seeds}')
+    if args.jobs < 1:
+        parser.error('--jobs must be at least 1')
+    if args.preset and args.finetune:
+        parser.error('--preset and --finetune are separate studies; pass one')
+    if args.preset:
+        from .gpu_study import run_gpu_study
+
+        args.methods = args.methods or ['gtsa', 'dino']
+        args.work_dir = args.work_dir or 'work_dirs/study_gpu'
+        args.data_root = args.data_root or 'data/demo_gpu'
+        return run_gpu_study(args, _command(argv))
+    args.methods = args.methods or (['gtsa', 'dino'] if args.finetune else list(VARIANTS))
+    args.work_dir = args.work_dir or 'work_dirs/compare'
+    args.data_root = args.data_root or 'data/demo'
+    args.device = args.device or 'cpu'
     from mmengine.config import Config
 
     if args.quick:
@@ -281,6 +310,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if status:
             raise SystemExit(f'tools/make_demo_data.py failed with exit code {status}')
     work_dir = Path(args.work_dir).resolve()
+    if args.finetune:
+        from .finetune_comparison import run_finetune_comparison
+
+        return run_finetune_comparison(args, epochs, data_root.resolve(), work_dir,
+                                       _command(argv))
     if args.seeds:
         documents = [run_seed(args, seed, work_dir / f'seed{seed}', epochs, data_root, argv)
                      for seed in args.seeds]
@@ -324,7 +358,8 @@ def run_seed(args: argparse.Namespace, seed: int, work_dir: Path, epochs: int,
 
     checkpoints, train_seconds = {}, {}
     for name in args.methods:
-        checkpoints[name], train_seconds[name] = train(name, configs, work_dir, args.resume)
+        checkpoints[name], train_seconds[name] = train(name, configs, work_dir,
+                                                       args.resume, epochs)
         seconds = train_seconds[name]
         print(f'{name}: {checkpoints[name]}'
               + ('' if seconds is None else f' ({seconds:.0f} s)'), flush=True)

@@ -1,7 +1,13 @@
 """The demo's stages as ``tools/train.py`` subprocesses: a stage is a config and the stages
-it waits for; :func:`run_stages` runs them a few at a time and prints their progress."""
+it waits for; :func:`run_stages` runs them a few at a time and prints their progress.
+
+A stage that exits with 0 leaves :data:`DONE_FILE` in its work dir with its seconds and a
+digest of its config; :func:`finished_stage` reads it back for a run that continues
+(``tools/compare.py --finetune --resume``)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import resource
@@ -14,6 +20,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_SCRIPT = REPO / 'tools' / 'train.py'
+#: Written into a stage's work dir when its process exited with 0: its seconds.
+DONE_FILE = 'stage_done.json'
 
 
 @dataclass
@@ -147,12 +155,36 @@ def run_stages(stages: list[Stage], jobs: int, threads: int, say) -> list[float]
                     if job.process.returncode != 0:
                         raise StageFailed(_failure_message(job))
                     done.add(job.stage.name)
+                    write_done(job.stage)
                     say(f'  {job.stage.name:<11} done in {format_seconds(job.stage.seconds)} '
                         f'({format_seconds(job.stage.cpu_seconds)} CPU)')
     finally:
         for job in running:
             job.stop()
     return load
+
+
+def _config_digest(stage: Stage) -> str:
+    # the config as the stage was given it (the Runner rewrites config.py in its work dir)
+    return hashlib.sha256(stage.config.pretty_text.encode()).hexdigest()
+
+
+def write_done(stage: Stage) -> None:
+    """Record in ``stage``'s work dir that it finished (:data:`DONE_FILE`)."""
+    record = dict(name=stage.name, seconds=stage.seconds, cpu_seconds=stage.cpu_seconds,
+                  config_sha256=_config_digest(stage))
+    (stage.work_dir / DONE_FILE).write_text(json.dumps(record) + '\n')
+
+
+def finished_stage(stage: Stage) -> dict | None:
+    """What :data:`DONE_FILE` of an earlier, successful run of ``stage`` recorded
+    (``seconds``, ``cpu_seconds``), or None when there is none or that run's config
+    differs from ``stage.config`` (then the stage must run again)."""
+    done = stage.work_dir / DONE_FILE
+    if not done.is_file():
+        return None
+    record = json.loads(done.read_text())
+    return record if record.get('config_sha256') == _config_digest(stage) else None
 
 
 def _failure_message(job: Job) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from gtsa_test_utils import run_tool
+from gtsa_test_utils import END_TO_END_TIMEOUT_S, QUICK_TOOL_TIMEOUT_S, REPO, run_tool
 
 from gtsa_mm.demo import comparison as compare
 
@@ -199,3 +199,115 @@ def test_quick_run_over_two_seeds(tmp_path):
     again = run_tool('compare.py', *args, '--resume')
     assert again.returncode == 0 and 'seed 1: reusing' in again.stdout
     assert json.loads((work / 'results.json').read_text())['results'] == document['results']
+
+
+def test_help_names_the_finetune_and_gpu_study_options():
+    out = run_tool('compare.py', '--help', check=True).stdout
+    for option in ('--finetune', '--det', '--jobs', '--seg-iters', '--preset', '--minutes',
+                   '--scenes', 'gpu-vit-s16'):
+        assert option in out
+
+
+def _tiny_demo_data(root, num_pretrain: int = 8) -> None:
+    run_tool('make_demo_data.py', '--out', str(root), '--num-pretrain', str(num_pretrain),
+             '--num-train', '8', '--num-val', '2', '--image-size', '96', '--quiet', check=True)
+
+
+@pytest.mark.slow
+def test_quick_finetune_comparison(tmp_path):
+    """--finetune end to end on tiny data (GTSA only, to keep it short; the DINO rows take
+    the same path): pretrained per seed, UperNet with all and with 1/8 of the labels from
+    it and from random init, aggregated and paired by seed; --resume then reuses the
+    pretrainings and every finished fine-tune and runs only the one whose record is gone."""
+    demo, work = tmp_path / 'demo', tmp_path / 'work'
+    _tiny_demo_data(demo)
+    args = ('--finetune', '--quick', '--epochs', '1', '--num-images', '8', '--batch-size', '4',
+            '--methods', 'gtsa', '--seeds', '0', '1', '--seg-iters', '2',
+            '--seg-low-label-iters', '2', '--data-root', str(demo), '--work-dir', str(work))
+    first = run_tool('compare.py', *args, timeout=END_TO_END_TIMEOUT_S)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    document = json.loads((work / 'finetune.json').read_text())
+    assert list(document['results']) == ['gtsa', 'scratch']
+    for row in document['results'].values():
+        assert row['seeds'] == [0, 1]
+        for key in ('mIoU', 'mIoU_low_label'):
+            assert len(row['runs'][key]) == 2 and 0 <= row[key] <= 100
+    assert list(document['differences']) == ['gtsa - scratch']
+    paired = document['differences']['gtsa - scratch']['mIoU']
+    assert paired['runs'] == pytest.approx([a - b for a, b in zip(
+        document['results']['gtsa']['runs']['mIoU'],
+        document['results']['scratch']['runs']['mIoU'])])
+    assert document['checkpoints']['gtsa/seed1'].endswith('seed1/gtsa/epoch_1.pth')
+    assert 'wall time per stage:' in first.stdout and 'total wall time' in first.stdout
+    assert (work / 'finetune.png').read_bytes()[:4] == b'\x89PNG'
+    assert '| GTSA - random init |' in (work / 'finetune.md').read_text()
+
+    (work / 'seed1' / 'finetune' / 'seg_gtsa' / 'stage_done.json').unlink()  # as if killed
+    again = run_tool('compare.py', *args, '--resume', timeout=END_TO_END_TIMEOUT_S)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert 'pretrain_gtsa_seed1: reusing' in again.stdout
+    assert '1 stages to run (9 reused)' in again.stdout
+    assert 'seg_gtsa_seed1' in again.stdout.split('stages to run')[1]
+    rerun = json.loads((work / 'finetune.json').read_text())
+    assert rerun['results'] == document['results']  # the same seeds give the same numbers
+
+
+def _script_env() -> dict:
+    import os
+    import sys
+
+    return dict(os.environ, PY=sys.executable)
+
+
+def test_study_script_without_cuda_says_how_to_run_on_a_cpu():
+    import subprocess
+
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip('a CUDA device is visible')
+    proc = subprocess.run(['bash', 'tools/study_gpu.sh', '--minutes', '1'], cwd=REPO,
+                          capture_output=True, text=True, timeout=QUICK_TOOL_TIMEOUT_S,
+                          env=_script_env())
+    assert proc.returncode == 2
+    assert 'no CUDA device' in proc.stderr and '--quick' in proc.stderr
+
+
+def test_gpu_preset_without_cuda_exits_with_a_message(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip('a CUDA device is visible')
+    proc = run_tool('compare.py', '--preset', 'gpu-vit-s16', '--data-root',
+                    str(tmp_path / 'data'), '--work-dir', str(tmp_path / 'work'))
+    assert proc.returncode != 0 and 'no CUDA device' in proc.stderr
+    assert not (tmp_path / 'data').exists()  # it stops before drawing any data
+
+
+@pytest.mark.slow
+def test_quick_gpu_study_on_cpu(tmp_path):
+    """tools/study_gpu.sh --quick: data drawn in parallel, each method timed, trained for
+    the epochs that fit its seconds of budget, probed with a random init; one table."""
+    import subprocess
+
+    work = tmp_path / 'work'
+    proc = subprocess.run(['bash', 'tools/study_gpu.sh', '--quick', '--data-root',
+                           str(tmp_path / 'data'), '--work-dir', str(work), '--data-workers',
+                           '2'], cwd=REPO, capture_output=True, text=True,
+                          timeout=END_TO_END_TIMEOUT_S, env=_script_env())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    document = json.loads((work / 'study.json').read_text())
+    assert [r['name'] for r in document['results']] == ['gtsa', 'dino', 'random']
+    for method in ('gtsa', 'dino'):
+        run = document['runs'][method]
+        assert run['epochs'] >= 1 and run['device'] == 'cpu'
+        assert (work / method / f"epoch_{run['epochs']}.pth").is_file()
+    for row in document['results']:
+        assert 0 <= row['rot_acc'] <= 100 and row['feature_effective_rank'] > 0
+    assert '| gtsa |' in proc.stdout and 'images/s' in proc.stdout
+    again = subprocess.run(['bash', 'tools/study_gpu.sh', '--quick', '--data-root',
+                            str(tmp_path / 'data'), '--work-dir', str(work), '--resume'],
+                           cwd=REPO, capture_output=True, text=True,
+                           timeout=END_TO_END_TIMEOUT_S, env=_script_env())
+    assert again.returncode == 0 and 'gtsa: reusing' in again.stdout
+    assert 'data: using' in again.stdout
