@@ -39,7 +39,8 @@ from .stages import (
 __all__ = [
     'SCRATCH', 'KINDS', 'COLUMNS', 'finetune_settings', 'pretrain_stage', 'finished_pretraining',
     'recently_written', 'build_finetune_stages', 'collect_finetunes', 'aggregate_finetunes',
-    'finetune_markdown', 'plot_finetunes', 'run_finetune_comparison'
+    'finetune_markdown', 'plot_finetunes', 'awaited_checkpoint', 'run_when_ready',
+    'run_finetune_comparison'
 ]
 
 #: The random-init row: fine-tuned from a randomly initialised backbone, no pretraining.
@@ -311,6 +312,36 @@ def plot_finetunes(document: dict, path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------ the run
+def awaited_checkpoint(stage: Stage, awaited: dict[Path, str]) -> Path | None:
+    """The checkpoint of another process that the fine-tune ``stage`` loads, if any."""
+    init_cfg = stage.config.model.backbone.get('init_cfg')
+    checkpoint = Path(init_cfg.checkpoint) if init_cfg else None
+    return checkpoint if checkpoint in awaited else None
+
+
+def run_when_ready(stages: list[Stage], awaited: dict[Path, str], epochs: int, jobs: int,
+                   threads: int, say, poll_s: float = 30.) -> list[float]:
+    """:func:`~.jobs.run_stages` for the stages whose pretraining is there, then, as the
+    ``awaited`` checkpoints (written by another process) finish, for the fine-tunes that
+    load them. Returns the load average samples."""
+    load, remaining, last_note = [], list(stages), 0.
+    while remaining:
+        ready = [stage for stage in remaining
+                 if (checkpoint := awaited_checkpoint(stage, awaited)) is None
+                 or finished_pretraining(checkpoint.parent, epochs) is not None]
+        if not ready:
+            if time.monotonic() - last_note > 300:
+                checkpoints = (awaited_checkpoint(stage, awaited) for stage in remaining)
+                missing = sorted({awaited[c] for c in checkpoints if c is not None})
+                say(f'waiting for the pretraining(s) of another process: {", ".join(missing)}')
+                last_note = time.monotonic()
+            time.sleep(poll_s)
+            continue
+        remaining = [stage for stage in remaining if stage not in ready]
+        load += run_stages(ready, jobs, threads, say)
+    return load
+
+
 def _num_train(data_root: Path) -> int:
     meta = json.loads((data_root / 'meta.json').read_text())
     return int(meta['num_images']['train'])
@@ -339,17 +370,22 @@ def run_finetune_comparison(args: argparse.Namespace, epochs: int, data_root: Pa
     kinds = ('det', 'seg', 'seg_low_label') if args.det else ('seg', 'seg_low_label')
     pretrain_root = str((data_root / 'pretrain').resolve()) + '/'
 
-    stages, checkpoints, needs, reused = [], {}, {}, {}
+    stages, checkpoints, needs, reused, awaited = [], {}, {}, {}, {}
     for seed in seeds:
         seed_dir = work_dir / f'seed{seed}'
         for method in args.methods:
             stage = pretrain_stage(method, seed, seed_dir, epochs, pretrain_root,
                                    args.num_images, args.batch_size)
-            done = finished_pretraining(stage.work_dir, epochs) if args.resume else None
+            reuse = args.resume or args.wait_pretraining
+            done = finished_pretraining(stage.work_dir, epochs) if reuse else None
             if done is not None:
                 checkpoints[method, seed] = done
                 reused[stage.name] = None
                 say(f'{stage.name}: reusing {done}')
+            elif args.wait_pretraining:  # another process writes it
+                checkpoints[method, seed] = stage.work_dir / f'epoch_{epochs}.pth'
+                awaited[checkpoints[method, seed]] = stage.name
+                say(f'{stage.name}: waiting for {checkpoints[method, seed]}')
             else:
                 if recently_written(stage.work_dir):
                     raise SystemExit(
@@ -375,7 +411,7 @@ def run_finetune_comparison(args: argparse.Namespace, epochs: int, data_root: Pa
     say(f'{len(stages)} stages to run ({len(reused)} reused), {args.jobs} at a time, '
         f'{threads} torch thread(s) each; seeds {list(seeds)}; work dir {work_dir}')
     try:
-        load = run_stages(stages, args.jobs, threads, say)
+        load = run_when_ready(stages, awaited, epochs, args.jobs, threads, say)
     except StageFailed as error:
         say(str(error))
         return 1
@@ -428,6 +464,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         'random init, pretraining seed s -> fine-tune seed s; writes finetune.{json,md,png}')
     group.add_argument('--finetune', action='store_true',
                        help='fine-tune instead of probing the frozen features')
+    group.add_argument('--wait-pretraining', action='store_true',
+                       help='train no pretraining: reuse the finished ones and wait for the '
+                            'others to be written by another process (a running tools/'
+                            'compare.py with the same --work-dir, --epochs and --seeds), '
+                            'fine-tuning random init and the finished ones meanwhile')
     group.add_argument('--det', action='store_true',
                        help='also fine-tune Mask R-CNN (off by default: the demo ViT does not '
                             'detect at this budget, docs/demo.md)')

@@ -155,3 +155,30 @@ def test_finished_stage_needs_the_marker_and_the_same_config(tmp_path):
     changed = Stage(stage.name, stage.title, copy.deepcopy(stage.config))
     changed.config.train_cfg.max_iters = 7
     assert finished_stage(changed) is None  # another schedule: run it again
+
+
+def test_fine_tunes_wait_for_the_pretraining_of_another_process(tmp_path, monkeypatch):
+    """--wait-pretraining: random init runs at once, the GTSA fine-tune once the other
+    process's final checkpoint is there."""
+    settings = _settings(tmp_path)
+    settings.seeds = (0,)
+    run = tmp_path / 'seed0' / 'gtsa'
+    awaited = {run / 'epoch_2.pth': 'pretrain_gtsa_seed0'}
+    stages = ft.build_finetune_stages(settings, tmp_path / 'data', tmp_path,
+                                      {('gtsa', 0): run / 'epoch_2.pth'}, ('seg',), 8, {})
+    assert ft.awaited_checkpoint(stages[0], awaited) == run / 'epoch_2.pth'
+    assert ft.awaited_checkpoint(stages[1], awaited) is None  # random init
+    batches = []
+
+    def fake_run_stages(batch, jobs, threads, say):
+        batches.append([stage.name for stage in batch])
+        if len(batches) == 1:  # meanwhile the other process finishes
+            run.mkdir(parents=True)
+            (run / 'epoch_2.pth').write_bytes(b'x')
+            (run / 'last_checkpoint').write_text(str(run / 'epoch_2.pth'))
+        return [1.0]
+
+    monkeypatch.setattr(ft, 'run_stages', fake_run_stages)
+    said = []
+    load = ft.run_when_ready(stages, awaited, 2, 2, 1, said.append, poll_s=0.01)
+    assert batches == [['seg_scratch_seed0'], ['seg_gtsa_seed0']] and load == [1.0, 1.0]
