@@ -337,9 +337,15 @@ def run_gpu_study(args: argparse.Namespace, command: str) -> int:
                 continue
         batch = cfg.train_dataloader.batch_size
         iters_per_epoch = settings.num_pretrain // batch
-        timing = Stage(f'{method}_timing', f'{method}: timing {settings.timing_iters} '
-                       'iterations', timing_config(cfg, settings.timing_iters))
-        say(f'{method}: timing {settings.timing_iters} iterations at batch {batch} on {device}')
+        if iters_per_epoch < 2:
+            raise SystemExit(f'--scenes {settings.num_pretrain} at batch {batch}: fewer than '
+                             'two iterations per epoch; draw more scenes or lower --batch-size')
+        timed = min(settings.timing_iters, iters_per_epoch)
+        timing_cfg = timing_config(cfg, timed)
+        # at least two logged windows, so the first (start-up) can be left out
+        timing_cfg.default_hooks.logger.interval = min(settings.log_interval, timed // 2)
+        timing = Stage(f'{method}_timing', f'{method}: timing {timed} iterations', timing_cfg)
+        say(f'{method}: timing {timed} iterations at batch {batch} on {device}')
         try:
             run_stages([timing], 1, args.threads or len(os.sched_getaffinity(0)), say)
             iter_s = seconds_per_iter(read_scalars(timing.work_dir))
