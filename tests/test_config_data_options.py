@@ -87,7 +87,6 @@ def test_num_workers_zero_alone_builds_every_dataloader(config):
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
         for name in loaders:
             loader_cfg = cfg[name]
-            assert loader_cfg.get('persistent_workers', False) in (True, False)
             loader_cfg.dataset = FourImages()  # the paper data sets are not here
             if loader_cfg.get('batch_size', 1) > 4:
                 loader_cfg.batch_size = 2

@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from gtsa_test_utils import TOOL_TIMEOUT_S
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO / 'configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py'
@@ -88,7 +89,7 @@ def test_other_log_lines_pass_while_building():
 ])
 def test_stack_deprecation_warnings_are_not_printed(code):
     result = subprocess.run([sys.executable, '-c', f'import sys; {code}', str(DEMO_CONFIG)],
-                            cwd=REPO, capture_output=True, text=True, timeout=300)
+                            cwd=REPO, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
     assert result.returncode == 0, result.stderr
     assert 'pkg_resources' not in result.stderr and 'will be deprecated' not in result.stderr, \
         result.stderr

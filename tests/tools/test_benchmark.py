@@ -10,20 +10,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from gtsa_test_utils import TOOL_TIMEOUT_S
 
 from gtsa_mm.benchmark.cli import significant
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINE_STAGES = {'LoadImageFromFile', 'GTSAMultiCrop', 'PackInputs', 'collate'}
-#: A benchmark subprocess may take this long on a slow, busy machine before it counts as hung.
-BENCHMARK_TIMEOUT_S = 1800
 #: Relative error that rounding to 4 significant digits can put between two related figures.
 ROUNDING_RTOL = 2e-3
 
 
 def run_benchmark(*args):
     out = subprocess.run([sys.executable, str(REPO / 'tools/benchmark.py'), *args],
-                         capture_output=True, text=True, timeout=BENCHMARK_TIMEOUT_S,
+                         capture_output=True, text=True, timeout=TOOL_TIMEOUT_S,
                          cwd=REPO)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -67,7 +66,7 @@ def test_benchmark_pipeline_only_with_a_given_step_rate():
 
 def test_benchmark_help():
     out = subprocess.run([sys.executable, str(REPO / 'tools/benchmark.py'), '--help'],
-                         capture_output=True, text=True, timeout=BENCHMARK_TIMEOUT_S)
+                         capture_output=True, text=True, timeout=TOOL_TIMEOUT_S)
     assert out.returncode == 0 and '--amp-dtype' in out.stdout
     assert '--step-images-per-s' in out.stdout
 

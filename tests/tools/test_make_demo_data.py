@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gtsa_test_utils import run_tool
+from gtsa_test_utils import QUICK_TOOL_TIMEOUT_S, run_tool
 
 import gtsa_mm.demo_data as mdd
 from gtsa_mm.demo_data.cli import main, parse_image_size
@@ -54,7 +54,7 @@ def test_help_exits_zero(capsys):
 
 
 def test_help_as_a_script():
-    result = run_tool('make_demo_data.py', '--help', timeout=120)
+    result = run_tool('make_demo_data.py', '--help', timeout=QUICK_TOOL_TIMEOUT_S)
     assert result.returncode == 0, result.stderr
     assert '--image-size' in result.stdout
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from gtsa_test_utils import TOOL_TIMEOUT_S
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from pretrain_helpers import write_images
@@ -172,5 +173,5 @@ def test_adjust_bbox_imported_by_name_before_gtsa_mm():
         print(tuple(float(v) for v in fig.bbox_inches.size))
     ''')
     out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
-                         cwd=REPO, timeout=600)
+                         cwd=REPO, timeout=TOOL_TIMEOUT_S)
     assert out.returncode == 0 and out.stdout.split('\n')[-2] == '(2.0, 1.0)', out.stderr[-2000:]

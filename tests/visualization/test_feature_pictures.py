@@ -9,7 +9,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from gtsa_test_utils import run_tool, tiny_dino_model_cfg
+from gtsa_test_utils import (
+    QUICK_TOOL_TIMEOUT_S,
+    TOOL_TIMEOUT_S,
+    run_tool,
+    tiny_dino_model_cfg,
+)
 from torch import nn
 
 from gtsa_mm.visualization import (
@@ -180,17 +185,18 @@ def test_pictures_of_a_runner_checkpoint_a_random_init_and_an_extracted_backbone
 
 
 def test_tool_help_and_a_run_with_a_random_comparison(checkpoints, tmp_path):
-    out = run_tool('visualize_features.py', '--help', timeout=120)
+    out = run_tool('visualize_features.py', '--help', timeout=QUICK_TOOL_TIMEOUT_S)
     assert out.returncode == 0 and '--compare' in out.stdout and '--out' in out.stdout
     images = [str(p) for p in checkpoints['images']]
     out = run_tool('visualize_features.py', str(checkpoints['runner']), *images, '--out',
                    str(tmp_path / 'pics'), '--compare', 'random', '--view', 'rot90',
-                   timeout=300)
+                   timeout=TOOL_TIMEOUT_S)
     assert out.returncode == 0, out.stderr[-3000:]
     written = sorted(Path(p).name for p in out.stdout.split())
     assert 'pca.png' in written and len(written) == 5, written
     missing = run_tool('visualize_features.py', str(checkpoints['runner']),
-                       str(tmp_path / 'nope.jpg'), '--out', str(tmp_path / 'x'), timeout=300)
+                       str(tmp_path / 'nope.jpg'), '--out', str(tmp_path / 'x'),
+                       timeout=TOOL_TIMEOUT_S)
     assert missing.returncode != 0 and 'nope.jpg' in missing.stderr
     assert 'Traceback' not in missing.stderr
 
