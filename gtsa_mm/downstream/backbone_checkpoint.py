@@ -82,16 +82,22 @@ def read_checkpoint(filename: str, map_location: str = 'cpu') -> object:
         object: What the file holds.
 
     Raises:
-        BackboneCheckpointError: The file does not exist, or holds a pickled object
-            that weights-only loading refuses (the message names it).
+        BackboneCheckpointError: The file does not exist, holds a pickled object
+            that weights-only loading refuses (the message names it), or is no PyTorch
+            checkpoint: truncated, or another file such as an HTML page saved by a
+            download link (the message says which).
     """
-    from gtsa_mm.checkpoint import UnsafeCheckpointError, load_checkpoint_weights_only
+    from gtsa_mm.checkpoint import (
+        NotACheckpointError,
+        UnsafeCheckpointError,
+        load_checkpoint_weights_only,
+    )
 
     if '://' not in filename and not osp.isfile(filename):
         raise BackboneCheckpointError(f'Pretrained checkpoint {filename!r} does not exist.')
     try:
         return load_checkpoint_weights_only(filename, map_location)
-    except UnsafeCheckpointError as error:
+    except (UnsafeCheckpointError, NotACheckpointError) as error:
         raise BackboneCheckpointError(str(error)) from None
 
 

@@ -56,10 +56,10 @@ import re
 import sys
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import torch
 
+from ..shipped_configs import configs_dir
 from .backbone_checkpoint import BackboneCheckpointError, read_checkpoint
 from .backbone_extraction import backbone_file, select_vit
 from .foreign_layouts import AUTHORS_GTSA, flat_state_dict, recognise_layout
@@ -70,9 +70,9 @@ __all__ = [
     'main', 'parse_args'
 ]
 
-_REPO = Path(__file__).resolve().parents[2]
-#: The config whose model the authors' checkpoint is converted for (its ``meta['cfg']``).
-PAPER_CONFIG = 'configs/gtsa/gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py'
+#: The config whose model the authors' checkpoint is converted for (its ``meta['cfg']``),
+#: relative to the shipped configs' folder (:func:`gtsa_mm.shipped_configs.configs_dir`).
+PAPER_CONFIG = 'gtsa/gtsa_vit-small-p16_8xb64-amp-coslr-100e_coco.py'
 _EMA_STEPS_KEY = 'target_net.steps'
 
 # The authors' module prefixes -> ours (the table of the module docstring).
@@ -163,7 +163,8 @@ def convert_authors_gtsa(checkpoint: Mapping, source: str,
         source (str): Its path, recorded in ``meta``.
         config (str, optional): The GTSA config stored as ``meta['cfg']`` (read by
             ``tools/evaluate_features.py`` and ``tools/visualize_features.py``).
-            Defaults to :data:`PAPER_CONFIG`.
+            Defaults to :data:`PAPER_CONFIG` of the shipped configs (the repository's
+            ``configs/`` or an installed wheel's ``gtsa_mm/.mim/configs``).
 
     Returns:
         dict: ``{'meta': ..., 'state_dict': ...}`` to ``torch.save``.
@@ -173,7 +174,7 @@ def convert_authors_gtsa(checkpoint: Mapping, source: str,
     from gtsa_mm import __version__
 
     state_dict, _ = convert_authors_state_dict(checkpoint['model'])
-    config = config or str(_REPO / PAPER_CONFIG)
+    config = config or str(configs_dir() / PAPER_CONFIG)
     args = checkpoint.get('args')
     meta = dict(cfg=Config.fromfile(config).pretty_text, config=osp.basename(config),
                 converted_from=osp.abspath(source), source_layout=AUTHORS_GTSA.title,
@@ -249,7 +250,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "{'state_dict', 'meta'} or timm VisionTransformer (bare state dict); "
                         'default: %(default)s')
     parser.add_argument('--config', help='GTSA config stored in the converted Runner '
-                        f'checkpoint (default: {PAPER_CONFIG})')
+                        f'checkpoint (default: {PAPER_CONFIG} of the shipped configs)')
     return parser.parse_args(argv)
 
 

@@ -30,7 +30,7 @@ from .backbone_checkpoint import (
     match_backbone_state_dict,
     read_checkpoint,
 )
-from .foreign_layouts import describe_checkpoint, select_backbone
+from .foreign_layouts import BackboneWeights, describe_checkpoint, select_backbone
 
 __all__ = ['GTSAPretrainedInit']
 
@@ -61,9 +61,13 @@ class GTSAPretrainedInit:
     ``TransformerEncoderLayer`` re-draws its FFN weights there), and mmpretrain's
     ``VisionTransformer.init_weights`` re-draws ``pos_embed`` afterwards unless its
     ``init_cfg`` type is ``'Pretrained'``. So after loading, every sub-module is
-    marked initialised and the module's ``init_cfg`` is replaced by the
-    record ``dict(type='Pretrained', checkpoint=...)`` (never run: it is set after
-    MMEngine has sorted the initialisers).
+    marked initialised and the module's ``init_cfg`` is replaced by the record
+    ``dict(type='Pretrained', checkpoint=FILE, layout=..., role=..., location=...)``
+    of what was loaded, e.g. ``layout='gtsa_mm', role='student',
+    location="state_dict['backbone.*']"``. It is never run (it is set after MMEngine
+    has sorted the initialisers), and MMEngine's ``Pretrained`` takes no ``layout``,
+    ``role`` or ``location``: were it run, it would raise instead of loading the whole
+    file with ``strict=False``.
 
     Args:
         checkpoint (str, optional): The pretraining checkpoint, of any layout of
@@ -128,17 +132,20 @@ class GTSAPretrainedInit:
             f'{self.checkpoint} (layout: {self.source})'
             + (f'; unused checkpoint keys: {unused}' if unused else ''),
             logger='current')
-        self._keep_loaded_weights(module)
+        self._keep_loaded_weights(module, backbone)
         if hasattr(module, '_params_init_info'):
             update_init_info(module, init_info=self._get_init_info())
 
-    def _keep_loaded_weights(self, module: nn.Module) -> None:
+    def _keep_loaded_weights(self, module: nn.Module, backbone: BackboneWeights) -> None:
         """Stop the rest of ``init_weights`` from overwriting what was loaded."""
         for sub in module.modules():
             if sub is not module and isinstance(sub, BaseModule):
                 sub._is_init = True
         if isinstance(module, BaseModule):
-            module.init_cfg = dict(type='Pretrained', checkpoint=self.checkpoint)
+            # type 'Pretrained': mmpretrain's VisionTransformer.init_weights then keeps pos_embed
+            module.init_cfg = dict(type='Pretrained', checkpoint=self.checkpoint,
+                                   layout=backbone.layout.name, role=backbone.role,
+                                   location=backbone.location)
 
     def _get_init_info(self) -> str:
         return f'{type(self).__name__}: loaded from {self.checkpoint} (layout: {self.source})'

@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..shipped_configs import configs_dir, shown_config_path
+
 __all__ = [
     'CONFIG_NAME_OF_ARCH', 'ViTArchitecture', 'configs_for_architecture',
     'describe_stored_config', 'vit_architecture_of_module', 'vit_architecture_of_state_dict'
@@ -26,9 +28,8 @@ CONFIG_NAME_OF_ARCH: dict[tuple[int, int, int], str] = {
     (12, 384, 16): 'vit-small-p16',  # ViT-S/16, mmpretrain arch 'deit-small' (the paper's)
     (4, 128, 8): 'vit-tiny-p8',  # the demo ViT of configs/_base_/pretrain_demo.py
 }
-#: The folders of the downstream configs, relative to the repository root.
-DOWNSTREAM_CONFIG_DIRS = ('configs/mmdet', 'configs/mmseg', 'configs/classification')
-_REPO = Path(__file__).resolve().parents[2]
+#: The folders of the downstream configs, relative to the shipped configs' folder.
+DOWNSTREAM_CONFIG_DIRS = ('mmdet', 'mmseg', 'classification')
 
 
 @dataclass(frozen=True)
@@ -93,22 +94,30 @@ def vit_architecture_of_module(module: nn.Module) -> ViTArchitecture | None:
     return vit_architecture_of_state_dict(module.state_dict())
 
 
-def configs_for_architecture(arch: ViTArchitecture, repo: Path = _REPO) -> list[str]:
+def configs_for_architecture(arch: ViTArchitecture, configs: Path | None = None) -> list[str]:
     """The shipped downstream configs whose backbone is ``arch``.
 
     Args:
         arch (ViTArchitecture): The backbone's architecture.
-        repo (Path): The repository root. Defaults to this checkout's.
+        configs (Path, optional): The shipped configs' folder. Defaults to
+            :func:`~gtsa_mm.shipped_configs.configs_dir` (the repository's ``configs/``
+            or an installed wheel's ``gtsa_mm/.mim/configs``).
 
     Returns:
-        list[str]: Config paths relative to ``repo``; empty when no shipped config
+        list[str]: The configs as :func:`~gtsa_mm.shipped_configs.shown_config_path`
+        names them (``configs/mmdet/...`` in a checkout); empty when no shipped config
         builds this ViT.
     """
     name = CONFIG_NAME_OF_ARCH.get(arch.key)
     if name is None:
         return []
-    return sorted(str(path.relative_to(repo)) for folder in DOWNSTREAM_CONFIG_DIRS
-                  for path in (repo / folder).glob(f'*{name}*.py'))
+    if configs is None:
+        try:
+            configs = configs_dir()
+        except FileNotFoundError:  # a broken install: the error being built still names arch
+            return []
+    return sorted(shown_config_path(path, configs) for folder in DOWNSTREAM_CONFIG_DIRS
+                  for path in (configs / folder).glob(f'*{name}*.py'))
 
 
 def _literal(node: ast.AST) -> object:

@@ -186,6 +186,68 @@ def test_pickle_that_would_run_code_is_refused_and_not_run(tmp_path, foreign_fil
     assert marker.exists()
 
 
+class Opaque:
+    """A class of no checkpoint layout: weights-only loading would have to import it."""
+
+
+def test_pickled_class_is_refused_by_name(tmp_path):
+    path = tmp_path / 'other.pth'
+    torch.save({'state_dict': {'w': torch.zeros(2)}, 'extra': Opaque()}, path)
+    with pytest.raises(BackboneCheckpointError) as error:
+        _init_vit(path, 'student')
+    message = str(error.value)
+    assert f'Refused to load {str(path)!r}' in message and 'Opaque' in message
+    assert 'not a PyTorch checkpoint' not in message
+
+
+#: What ``wget`` of a Google Drive link to a large file saves: Drive's warning page.
+GOOGLE_DRIVE_PAGE = (
+    '<!DOCTYPE html><html><head><title>Google Drive - Virus scan warning</title>'
+    '<meta http-equiv="content-type" content="text/html; charset=utf-8"/></head><body>'
+    "<p>Google Drive can't scan this file for viruses.</p><form id=\"download-form\" "
+    'action="https://drive.usercontent.google.com/download" method="get"></form>'
+    '</body></html>')
+
+
+def test_html_page_saved_as_checkpoint_is_named_as_such(tmp_path, capsys):
+    from gtsa_mm.downstream.convert import main
+
+    path = tmp_path / 'checkpoint-99.pth'
+    path.write_text(GOOGLE_DRIVE_PAGE)
+    with pytest.raises(BackboneCheckpointError) as error:
+        _init_vit(path, 'student')
+    message = str(error.value)
+    print(message)
+    assert f'{str(path)!r} is not a PyTorch checkpoint ({len(GOOGLE_DRIVE_PAGE)} bytes)' \
+        in message
+    assert 'HTML page' in message and 'Google Drive' in message
+    assert 'Refused' not in message and 'pickled object' not in message
+    # the tools print it as one line
+    assert main([str(path), str(tmp_path / 'converted.pth')]) == 1
+    printed = capsys.readouterr().err
+    assert printed.startswith('error: ') and printed.count('\n') == 1 and 'HTML page' in printed
+
+
+@pytest.mark.parametrize('keep', [0.5, 0.99, 100], ids=['half', 'all-but-1%', '100-bytes'])
+@pytest.mark.parametrize('zip_format', [True, False], ids=['zip', 'legacy'])
+def test_truncated_checkpoint_is_named_as_such(tmp_path, foreign_files, zip_format, keep):
+    whole = tmp_path / 'whole.pth'
+    torch.save(torch.load(foreign_files['timm'][0], weights_only=True), whole,
+               _use_new_zipfile_serialization=zip_format)
+    data = whole.read_bytes()
+    size = int(len(data) * keep) if keep < 1 else keep
+    path = tmp_path / 'vit_small_patch16_224.pth'
+    path.write_bytes(data[:size])
+    with pytest.raises(BackboneCheckpointError) as error:
+        _init_vit(path, 'student')
+    message = str(error.value)
+    print(message)
+    assert f'{str(path)!r} is not a PyTorch checkpoint ({size} bytes)' in message
+    assert f"{'zip' if zip_format else 'legacy'}-format PyTorch checkpoint but ends early" \
+        in message
+    assert 'Refused' not in message
+
+
 def test_unknown_layout_names_key_groups_and_known_layouts(tmp_path):
     path = tmp_path / 'other.pth'
     torch.save(dict(model_state={'encoder.layer.0.weight': torch.zeros(2, 2),

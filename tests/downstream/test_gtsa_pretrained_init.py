@@ -33,6 +33,27 @@ def test_student_loaded_and_not_reinitialised(gtsa_checkpoint, gtsa_state_dict):
     assert vit.init_cfg['type'] == 'Pretrained'
 
 
+@pytest.mark.parametrize('use_teacher, location', [
+    (False, "state_dict['backbone.*']"), (True, "state_dict['target_net.module.0.*']")])
+def test_init_cfg_records_where_the_weights_came_from(gtsa_checkpoint, use_teacher, location):
+    vit = init_vit(gtsa_checkpoint, use_teacher=use_teacher)
+    # type 'Pretrained' keeps mmpretrain's VisionTransformer.init_weights off pos_embed
+    assert vit.init_cfg == dict(type='Pretrained', checkpoint=str(gtsa_checkpoint),
+                                layout='gtsa_mm', role='teacher' if use_teacher else 'student',
+                                location=location)
+
+
+def test_running_the_record_raises_instead_of_loading_the_whole_file(gtsa_checkpoint):
+    from mmengine.model import initialize
+
+    vit = init_vit(gtsa_checkpoint)
+    loaded = {k: v.clone() for k, v in vit.state_dict().items()}
+    # MMEngine's Pretrained would load the whole file with strict=False: nothing matches
+    with pytest.raises(TypeError, match='layout'):
+        initialize(vit, vit.init_cfg)
+    assert all(torch.equal(loaded[k], v) for k, v in vit.state_dict().items())
+
+
 def test_teacher(gtsa_checkpoint, gtsa_state_dict):
     vit = init_vit(gtsa_checkpoint, use_teacher=True)
     assert_loaded(vit, gtsa_state_dict, 'target_net.module.0.')
