@@ -30,7 +30,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--images', type=int, default=4, help='number of samples (default 4)')
     parser.add_argument('--start', type=int, default=0, help='index of the first sample')
     parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the crops: sample i is drawn from (seed, i)')
+                        help="the sampler's seed (the config's randomness.seed; default 0, "
+                             "the demo configs'): sample i of epoch e is drawn from "
+                             'aug_seed=(seed, e, i), as SeededSampler seeds it')
+    parser.add_argument('--epoch', type=int, default=0,
+                        help='the training epoch whose crops are drawn (default 0, the first)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='key=value settings merged into the config, e.g. '
                         'train_dataloader.dataset.data_root=DIR')
@@ -45,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     try:
         paths = browse_views(args.config, args.out, num_images=args.images, start=args.start,
-                             seed=args.seed, cfg_options=args.cfg_options)
+                             seed=args.seed, epoch=args.epoch,
+                             cfg_options=args.cfg_options)
     except (FileNotFoundError, ValueError) as error:
         sys.exit(f'tools/browse_views.py: {error}')
     for path in paths:

@@ -8,6 +8,12 @@ from mmengine.dataset import DefaultSampler
 from mmpretrain.registry import DATA_SAMPLERS
 
 
+def augmentation_seed(seed: int, epoch: int, index: int) -> tuple[int, int, int]:
+    """The ``aug_seed`` :class:`SeededSampler` gives sample ``index`` in ``epoch``, ``seed``
+    being the sampler's seed (MMEngine's ``randomness.seed`` without ``diff_rank_seed``)."""
+    return int(seed) % 2**63, int(epoch), int(index)
+
+
 class SeededIndex(NamedTuple):
     """A dataset index with the seed of its random augmentation.
 
@@ -28,7 +34,8 @@ class SeededSampler(DefaultSampler):
     depend on which worker loads it and on everything that worker loaded
     before; resuming (new workers, re-seeded) or changing ``num_workers`` or
     the number of processes changes them. This sampler yields
-    :class:`SeededIndex` ``(index, (seed, epoch, index))`` instead of ``index``;
+    :class:`SeededIndex` ``(index, (seed, epoch, index))`` instead of ``index``
+    (:func:`augmentation_seed`);
     the dataset puts the triple into the results as ``aug_seed`` and
     ``GTSAMultiCrop`` draws from ``np.random.default_rng(aug_seed)``. Sample
     ``i`` of epoch ``e`` is then augmented the same way whatever the worker,
@@ -72,9 +79,9 @@ class SeededSampler(DefaultSampler):
         return min(self._skip, self.num_samples) if self.epoch == self._skip_epoch else 0
 
     def __iter__(self) -> Iterator[SeededIndex]:
-        seed = int(self.seed) % 2**63
         indices = list(super().__iter__())[self._num_skipped():]
-        return iter([SeededIndex(i, (seed, self.epoch, i)) for i in indices])
+        return iter([SeededIndex(i, augmentation_seed(self.seed, self.epoch, i))
+                     for i in indices])
 
     def __len__(self) -> int:
         return self.num_samples - self._num_skipped()

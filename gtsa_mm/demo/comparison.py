@@ -42,17 +42,19 @@ def budget_config(config: Path, epochs: int, data_root: str, num_images: int | N
 
     Its schedule ends after ``epochs`` (lr warm-up: a tenth of them, at most 2), its
     ``DenseProbeHook`` probes 4 times on the labelled split next to ``data_root``
-    (``<demo data>/ade`` beside ``<demo data>/pretrain``).
+    (``probe_data_root``: ``<demo data>/ade`` beside ``<demo data>/pretrain``).
     """
     from mmengine.config import Config
+
+    from gtsa_mm.engine.hooks.dense_probe_hook import PROBE_DATA_ROOT
 
     cfg = Config.fromfile(str(config))
     set_pretrain_epochs(cfg, epochs, warmup_epochs=min(2, epochs // 10))
     cfg.randomness.seed = seed
+    cfg[PROBE_DATA_ROOT] = str(Path(data_root).parent / 'ade')  # what DenseProbeHook reads
     for hook in cfg.custom_hooks:
         if hook.type == 'DenseProbeHook':
-            hook.update(data_root=str(Path(data_root).parent / 'ade'),
-                        interval=max(1, epochs // 4))
+            hook.interval = max(1, epochs // 4)
     loader = cfg.train_dataloader
     loader.dataset.data_root = data_root
     if num_images:
@@ -60,6 +62,16 @@ def budget_config(config: Path, epochs: int, data_root: str, num_images: int | N
     if batch_size:
         loader.batch_size = batch_size
     return cfg
+
+
+def merge_options(cfg, options: Sequence[str] | None) -> None:
+    """Merge a variant's ``--cfg-options`` into ``cfg`` as ``tools/train.py`` parses them."""
+    from mmengine.config import DictAction
+
+    if options:
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+        cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
 
 
 def write_configs(work_dir: Path, epochs: int, data_root: str, num_images: int | None,
@@ -79,15 +91,20 @@ def train(name: str, configs: dict[str, Path], work_dir: Path, resume: bool,
           epochs: int) -> tuple[Path, float | None]:
     """Pretrain one variant with tools/train.py; its last checkpoint and the seconds
     (None for a finished run of ``epochs`` epochs reused with ``resume``)."""
+    from mmengine.config import Config
+
     from .finetune_comparison import finished_pretraining
 
     options = VARIANTS[name]
     config = configs['dino'] if options is None else configs['gtsa']
     run_dir = work_dir / name
     last = run_dir / 'last_checkpoint'
-    done = finished_pretraining(run_dir, epochs) if resume else None
-    if done is not None:
-        return done, None
+    if resume:  # the config tools/train.py trains: the budget config and the options
+        cfg = Config.fromfile(str(config))
+        merge_options(cfg, options)
+        done = finished_pretraining(run_dir, epochs, cfg)
+        if done is not None:
+            return done, None
     cmd = [sys.executable, str(TRAIN_SCRIPT), str(config), '--work-dir', str(run_dir)]
     if options:
         cmd += ['--cfg-options', *options]

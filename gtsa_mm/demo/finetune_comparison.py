@@ -11,9 +11,11 @@ Seed ``s`` of every init shares data order, head init and label subset, so
 ``GTSA - DINO`` and ``GTSA - scratch`` are compared seed by seed.
 
 Pretrainings and fine-tunes are :class:`~.jobs.Stage` s run by :func:`~.jobs.run_stages`,
-``--jobs`` at a time; with ``--resume`` a pretraining whose ``last_checkpoint`` names its
-final epoch and a fine-tune that finished with the same config
-(:func:`~.jobs.finished_stage`) are reused, so a killed run continues where it stopped.
+``--jobs`` at a time; with ``--resume`` a pretraining of the same config whose
+``last_checkpoint`` names its final epoch (:func:`finished_pretraining`) and a fine-tune
+that finished with the same config from the same pretraining checkpoint
+(:func:`finished_finetune`) are reused, so a killed run continues where it stopped; the
+fine-tunes of a pretraining trained (or awaited) again are run again.
 """
 from __future__ import annotations
 
@@ -21,11 +23,19 @@ import argparse
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
-from .comparison import DINO_CONFIG, VARIANTS, budget_config
-from .jobs import Stage, StageFailed, finished_stage, format_seconds, run_stages
+from .comparison import DINO_CONFIG, VARIANTS, budget_config, merge_options
+from .jobs import (
+    DONE_FILE,
+    Stage,
+    StageFailed,
+    finished_stage,
+    format_seconds,
+    run_stages,
+    training_digest,
+)
 from .stages import (
     LOW_LABEL_TEXT,
     METRICS,
@@ -37,10 +47,10 @@ from .stages import (
 )
 
 __all__ = [
-    'SCRATCH', 'KINDS', 'COLUMNS', 'finetune_settings', 'pretrain_stage', 'finished_pretraining',
-    'recently_written', 'build_finetune_stages', 'collect_finetunes', 'aggregate_finetunes',
-    'finetune_markdown', 'plot_finetunes', 'awaited_checkpoint', 'run_when_ready',
-    'run_finetune_comparison'
+    'SCRATCH', 'KINDS', 'COLUMNS', 'finetune_settings', 'pretrain_stage', 'config_dump',
+    'finished_pretraining', 'recently_written', 'build_finetune_stages', 'finished_finetune',
+    'collect_finetunes', 'aggregate_finetunes', 'finetune_markdown', 'plot_finetunes',
+    'awaited_checkpoint', 'run_when_ready', 'run_finetune_comparison'
 ]
 
 #: The random-init row: fine-tuned from a randomly initialised backbone, no pretraining.
@@ -90,25 +100,33 @@ def pretrain_stage(method: str, seed: int, seed_dir: Path, epochs: int, pretrain
     """The pretraining of ``method`` (a :data:`~.comparison.VARIANTS` name) with ``seed``:
     its budget config (:func:`~.comparison.budget_config`) with the variant's options,
     writing to ``<seed_dir>/<method>``, as ``tools/compare.py`` without ``--finetune``."""
-    from mmengine.config import DictAction
-
     options = VARIANTS[method]
     cfg = budget_config(DINO_CONFIG if options is None else PRETRAIN_CONFIG, epochs,
                         pretrain_root, num_images, batch_size, seed)
-    if options:  # the `--cfg-options` of tools/compare.py, parsed as tools/train.py does
-        parser = argparse.ArgumentParser()
-        parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-        cfg.merge_from_dict(parser.parse_args(['--cfg-options', *options]).cfg_options)
+    merge_options(cfg, options)  # the `--cfg-options` of tools/compare.py
     cfg.work_dir = str(seed_dir / method)
     return Stage(f'pretrain_{method}_seed{seed}',
                  f'{display_name(method)} pretraining, {epochs} epochs, seed {seed}', cfg)
 
 
-def finished_pretraining(run_dir: Path, epochs: int) -> Path | None:
+def config_dump(run_dir: Path) -> Path | None:
+    """The config the last Runner in ``run_dir`` dumped there (its newest top-level ``*.py``:
+    ``config.py`` of a :class:`~.jobs.Stage`, ``<config name>.py`` of a ``tools/train.py``
+    run), or None."""
+    dumps = [path for path in run_dir.glob('*.py') if path.is_file()]
+    return max(dumps, key=lambda path: path.stat().st_mtime_ns) if dumps else None
+
+
+def finished_pretraining(run_dir: Path, epochs: int, config=None) -> Path | None:
     """The final checkpoint of a finished pretraining in ``run_dir``, or None.
 
     Finished: ``last_checkpoint`` names ``epoch_<epochs>.pth`` and that file exists (a
-    preempted run points it at ``iter_<n>.pth``; a run of other epochs at its own).
+    preempted run points it at ``iter_<n>.pth``; a run of other epochs at its own). Given
+    ``config`` (the pretraining config to be trained, an mmengine Config), the run must
+    also have trained it: the config its Runner dumped (:func:`config_dump`) has the same
+    :func:`~.jobs.training_digest` (model, data, images, batch, schedule, seed; not the
+    hooks) and is older than the checkpoint (a newer one: a later run started there). A
+    folder without a dump is judged by its checkpoint alone.
     """
     last = run_dir / 'last_checkpoint'
     if not last.is_file():
@@ -116,9 +134,18 @@ def finished_pretraining(run_dir: Path, epochs: int) -> Path | None:
     checkpoint = Path(last.read_text().strip())
     if not checkpoint.is_absolute():
         checkpoint = run_dir / checkpoint.name
-    if checkpoint.name == f'epoch_{epochs}.pth' and checkpoint.is_file():
-        return checkpoint
-    return None
+    if checkpoint.name != f'epoch_{epochs}.pth' or not checkpoint.is_file():
+        return None
+    dump = config_dump(run_dir) if config is not None else None
+    if dump is not None:
+        from mmengine.config import Config
+
+        if dump.stat().st_mtime_ns > checkpoint.stat().st_mtime_ns:
+            return None
+        trained = Config.fromfile(str(dump), import_custom_modules=False)
+        if training_digest(trained) != training_digest(config):
+            return None
+    return checkpoint
 
 
 def recently_written(run_dir: Path, seconds: float = 30.) -> bool:
@@ -164,8 +191,23 @@ def build_finetune_stages(settings: Settings, data_root: Path, work_dir: Path,
                 wait = needs.get((init, seed))
                 stages.append(Stage(finetune_stage_name(kind, init, seed),
                                     f'{kind} fine-tune from {display_name(init)}, seed {seed}',
-                                    cfg, (wait,) if wait else ()))
+                                    cfg, (wait,) if wait else (), loads=checkpoint))
     return stages
+
+
+def finished_finetune(stage: Stage, retrained: Collection[Path]) -> dict | None:
+    """What an earlier run of the fine-tune ``stage`` recorded (:func:`~.jobs.finished_stage`),
+    or None when it must run again.
+
+    ``retrained``: the pretraining checkpoints that this run trains or awaits. A fine-tune
+    of one of them is never reused: its folder holds a fine-tune of the checkpoint that
+    was there before, whose path is the same. Of the others, a record with the loaded
+    checkpoint's identity is reused when the checkpoint is still that file; an older
+    record without it when its config matches.
+    """
+    if stage.loads is not None and stage.loads in retrained:
+        return None
+    return finished_stage(stage)
 
 
 # ------------------------------------------------------------------------------ numbers
@@ -312,27 +354,29 @@ def plot_finetunes(document: dict, path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------ the run
-def awaited_checkpoint(stage: Stage, awaited: dict[Path, str]) -> Path | None:
+def awaited_checkpoint(stage: Stage, awaited: dict[Path, Stage]) -> Path | None:
     """The checkpoint of another process that the fine-tune ``stage`` loads, if any."""
     init_cfg = stage.config.model.backbone.get('init_cfg')
     checkpoint = Path(init_cfg.checkpoint) if init_cfg else None
     return checkpoint if checkpoint in awaited else None
 
 
-def run_when_ready(stages: list[Stage], awaited: dict[Path, str], epochs: int, jobs: int,
+def run_when_ready(stages: list[Stage], awaited: dict[Path, Stage], epochs: int, jobs: int,
                    threads: int, say, poll_s: float = 30.) -> list[float]:
     """:func:`~.jobs.run_stages` for the stages whose pretraining is there, then, as the
-    ``awaited`` checkpoints (written by another process) finish, for the fine-tunes that
-    load them. Returns the load average samples."""
+    ``awaited`` checkpoints (written by another process; -> the pretraining stage that
+    writes them) finish with their stage's config, for the fine-tunes that load them.
+    Returns the load average samples."""
     load, remaining, last_note = [], list(stages), 0.
     while remaining:
         ready = [stage for stage in remaining
                  if (checkpoint := awaited_checkpoint(stage, awaited)) is None
-                 or finished_pretraining(checkpoint.parent, epochs) is not None]
+                 or finished_pretraining(checkpoint.parent, epochs,
+                                         awaited[checkpoint].config) is not None]
         if not ready:
             if time.monotonic() - last_note > 300:
                 checkpoints = (awaited_checkpoint(stage, awaited) for stage in remaining)
-                missing = sorted({awaited[c] for c in checkpoints if c is not None})
+                missing = sorted({awaited[c].name for c in checkpoints if c is not None})
                 say(f'waiting for the pretraining(s) of another process: {", ".join(missing)}')
                 last_note = time.monotonic()
             time.sleep(poll_s)
@@ -377,14 +421,15 @@ def run_finetune_comparison(args: argparse.Namespace, epochs: int, data_root: Pa
             stage = pretrain_stage(method, seed, seed_dir, epochs, pretrain_root,
                                    args.num_images, args.batch_size)
             reuse = args.resume or args.wait_pretraining
-            done = finished_pretraining(stage.work_dir, epochs) if reuse else None
+            done = (finished_pretraining(stage.work_dir, epochs, stage.config) if reuse
+                    else None)
             if done is not None:
                 checkpoints[method, seed] = done
                 reused[stage.name] = None
                 say(f'{stage.name}: reusing {done}')
             elif args.wait_pretraining:  # another process writes it
                 checkpoints[method, seed] = stage.work_dir / f'epoch_{epochs}.pth'
-                awaited[checkpoints[method, seed]] = stage.name
+                awaited[checkpoints[method, seed]] = stage
                 say(f'{stage.name}: waiting for {checkpoints[method, seed]}')
             else:
                 if recently_written(stage.work_dir):
@@ -397,13 +442,16 @@ def run_finetune_comparison(args: argparse.Namespace, epochs: int, data_root: Pa
                 stages.append(stage)
     finetunes = build_finetune_stages(settings, data_root, work_dir, checkpoints, kinds,
                                       num_train, needs)
+    retrained = {checkpoints[key] for key in needs} | set(awaited)
     for stage in finetunes:
-        done = finished_stage(stage) if args.resume else None
+        done = finished_finetune(stage, retrained) if args.resume else None
         if done is not None:
             stage.seconds, stage.cpu_seconds = done.get('seconds'), done.get('cpu_seconds')
             reused[stage.name] = stage.seconds
             say(f'{stage.name}: reusing {stage.work_dir}')
         else:
+            if args.resume and stage.loads in retrained and (stage.work_dir / DONE_FILE).is_file():
+                say(f'{stage.name}: run again, its pretraining is trained again')
             stages.append(stage)
 
     cpus = len(os.sched_getaffinity(0))

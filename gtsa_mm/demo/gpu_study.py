@@ -29,12 +29,13 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .jobs import REPO, Stage, StageFailed, format_seconds, run_stages
+from .jobs import REPO, Stage, StageFailed, format_seconds, run_stages, training_digest
 from .schedules import dino_schedule, patch_loss_warmup_epochs
 
 __all__ = [
     'PRESET', 'STUDY_CONFIGS', 'StudySettings', 'QUICK_SETTINGS', 'ensure_study_data',
-    'study_config', 'set_budget_epochs', 'seconds_per_iter', 'budget_epochs',
+    'study_config', 'set_budget_epochs', 'timing_config', 'seconds_per_iter', 'run_settings',
+    'finished_study_run', 'budget_epochs',
     'run_gpu_study'
 ]
 
@@ -236,28 +237,68 @@ def set_budget_epochs(cfg, epochs: int) -> None:
     cfg.default_hooks.checkpoint.update(interval=epochs, max_keep_ckpts=1, save_last=True)
 
 
-def timing_config(cfg, iters: int):
+def timing_config(cfg, iters: int, log_interval: int | None = None):
     """``cfg`` cut to one epoch of ``iters`` iterations, nothing saved; GTSA's patch loss
-    on from the start, so the timed steps cost what the steps after its warm-up do."""
+    on from the start, so the timed steps cost what the steps after its warm-up do.
+
+    The logger writes every ``min(log_interval, iters // 2)`` iterations (at least two
+    windows, so the first, start-up, can be left out; ``log_interval`` None: the config's)
+    and its logged ``time`` is the mean over exactly those iterations: MMEngine's
+    ``LogProcessor`` averages over its ``window_size`` (10 by default), which with a
+    shorter interval would carry the slow first iterations into the later windows.
+    """
     cfg = copy.deepcopy(cfg)
     if 'patch_loss_warmup_epochs' in cfg.model:
         cfg.model.patch_loss_warmup_epochs = 0
     cfg.train_dataloader.dataset.indices = iters * cfg.train_dataloader.batch_size
     cfg.train_cfg.max_epochs = 1
     cfg.default_hooks.checkpoint = None
+    interval = log_interval or cfg.default_hooks.logger.interval
+    interval = max(1, min(interval, iters // 2))
+    cfg.default_hooks.logger.interval = interval
+    cfg.log_processor = dict(cfg.get('log_processor') or {}, window_size=interval)
     cfg.work_dir = str(Path(cfg.work_dir) / 'timing')
     return cfg
 
 
 def seconds_per_iter(scalars: list[dict]) -> float:
     """Mean seconds per training iteration of a Runner's logged windows
-    (``vis_data/scalars.json`` rows), the first window (start-up) left out when there is
-    more than one."""
+    (``vis_data/scalars.json`` rows of a :func:`timing_config` run, each the mean of its
+    own iterations), the first window (start-up) left out when there is more than one."""
     times = [row['time'] for row in scalars if 'time' in row and 'loss' in row]
     if not times:
         raise ValueError('no training iteration was logged')
     steady = times[1:] or times
     return sum(steady) / len(steady)
+
+
+def run_settings(method: str, settings: StudySettings, cfg, device: str) -> dict:
+    """What a pretraining of the study depends on, recorded in its ``budget.json`` and
+    compared by ``--resume``: the budget, the scenes, the batch, the seed, the device and
+    the method's config (:func:`~.jobs.training_digest` of ``cfg`` before its epochs are
+    set)."""
+    return dict(minutes=settings.minutes, scenes=settings.num_pretrain,
+                scene_size=settings.image_size, batch_size=cfg.train_dataloader.batch_size,
+                seed=settings.seed, tiny=settings.tiny, device=device,
+                config=str(STUDY_CONFIGS[method].relative_to(REPO)),
+                config_sha256=training_digest(cfg))
+
+
+def finished_study_run(run_dir: Path, cfg, wanted: dict) -> tuple[Path | None, dict]:
+    """The final checkpoint of a finished pretraining of the study in ``run_dir`` and its
+    ``budget.json`` record, or ``(None, record)``: None when the record's settings are not
+    ``wanted`` (:func:`run_settings`; a record without them is from an older study) or the
+    run did not finish ``cfg`` with the record's epochs
+    (:func:`~.finetune_comparison.finished_pretraining`)."""
+    from .finetune_comparison import finished_pretraining
+
+    record_file = run_dir / 'budget.json'
+    record = json.loads(record_file.read_text()) if record_file.is_file() else {}
+    if not record or record.get('settings') != wanted:
+        return None, record
+    trained = copy.deepcopy(cfg)
+    set_budget_epochs(trained, record['epochs'])
+    return finished_pretraining(run_dir, record['epochs'], trained), record
 
 
 def budget_epochs(budget_s: float, iter_s: float, iters_per_epoch: int) -> int:
@@ -328,22 +369,21 @@ def run_gpu_study(args: argparse.Namespace, command: str) -> int:
         cfg = study_config(method, settings, data_root, work_dir / method, device)
         run_dir = Path(cfg.work_dir)
         record_file = run_dir / 'budget.json'
+        wanted = run_settings(method, settings, cfg, device)
         if args.resume and record_file.is_file():
-            record = json.loads(record_file.read_text())
-            done = finished_pretraining(run_dir, record['epochs'])
-            if done is not None and record['minutes'] == settings.minutes:
+            done, record = finished_study_run(run_dir, cfg, wanted)
+            if done is not None:
                 say(f'{method}: reusing {done} ({record["epochs"]} epochs)')
                 checkpoints[method], runs[method] = done, record
                 continue
+            say(f'{method}: {record_file} is of other settings or unfinished; training again')
         batch = cfg.train_dataloader.batch_size
         iters_per_epoch = settings.num_pretrain // batch
         if iters_per_epoch < 2:
             raise SystemExit(f'--scenes {settings.num_pretrain} at batch {batch}: fewer than '
                              'two iterations per epoch; draw more scenes or lower --batch-size')
         timed = min(settings.timing_iters, iters_per_epoch)
-        timing_cfg = timing_config(cfg, timed)
-        # at least two logged windows, so the first (start-up) can be left out
-        timing_cfg.default_hooks.logger.interval = min(settings.log_interval, timed // 2)
+        timing_cfg = timing_config(cfg, timed, settings.log_interval)
         timing = Stage(f'{method}_timing', f'{method}: timing {timed} iterations', timing_cfg)
         say(f'{method}: timing {timed} iterations at batch {batch} on {device}')
         try:
@@ -364,7 +404,7 @@ def run_gpu_study(args: argparse.Namespace, command: str) -> int:
         record = dict(method=method, minutes=settings.minutes, epochs=epochs,
                       iterations=epochs * iters_per_epoch, batch_size=batch,
                       timing_seconds_per_iter=iter_s, timing_seconds=timing.seconds,
-                      train_seconds=stage.seconds, device=device)
+                      train_seconds=stage.seconds, device=device, settings=wanted)
         record_file.write_text(json.dumps(record, indent=2) + '\n')
         checkpoints[method], runs[method] = done, record
     timings['pretraining'] = time.perf_counter() - start - timings['data']

@@ -1,9 +1,11 @@
 """The demo's stages as ``tools/train.py`` subprocesses: a stage is a config and the stages
 it waits for; :func:`run_stages` runs them a few at a time and prints their progress.
 
-A stage that exits with 0 leaves :data:`DONE_FILE` in its work dir with its seconds and a
-digest of its config; :func:`finished_stage` reads it back for a run that continues
-(``tools/compare.py --finetune --resume``)."""
+A stage that exits with 0 leaves :data:`DONE_FILE` in its work dir with its seconds, a
+digest of its config and the identity (:func:`file_identity`) of the checkpoint it
+started from; :func:`finished_stage` reads it back for a run that continues
+(``tools/compare.py --finetune --resume``). :func:`training_digest` tells whether a
+finished run trained what a config trains."""
 from __future__ import annotations
 
 import hashlib
@@ -22,19 +24,26 @@ REPO = Path(__file__).resolve().parents[2]
 TRAIN_SCRIPT = REPO / 'tools' / 'train.py'
 #: Written into a stage's work dir when its process exited with 0: its seconds.
 DONE_FILE = 'stage_done.json'
+#: The config sections that decide the weights a run trains (hooks, logging and probes do
+#: not): :func:`training_digest` covers them.
+TRAINING_KEYS = ('model', 'train_dataloader', 'train_cfg', 'optim_wrapper', 'param_scheduler',
+                 'randomness')
 
 
 @dataclass
 class Stage:
-    """One training run: its config (an mmengine Config), the stages it needs first, and
-    after it ran its wall-clock and CPU seconds."""
+    """One training run: its config (an mmengine Config), the stages it needs first, the
+    checkpoint it starts from (``loads``: a fine-tune's pretraining), and after it ran its
+    wall-clock and CPU seconds and that checkpoint's :func:`file_identity` at its start."""
     name: str
     title: str
     config: object  # mmengine Config
     needs: tuple[str, ...] = ()
+    loads: Path | None = None
     work_dir: Path = field(init=False)
     seconds: float | None = None  # wall-clock
     cpu_seconds: float | None = None  # user + system time of the process and its workers
+    loaded: dict | None = None  # file_identity(loads) when the stage started
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.config.work_dir)
@@ -72,6 +81,7 @@ class Job:
         stage.work_dir.mkdir(parents=True)
         config_file = stage.work_dir / 'config.py'
         stage.config.dump(str(config_file))
+        stage.loaded = file_identity(stage.loads)
         self.log_path = stage.work_dir / 'train.log'
         env = dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS=str(threads),
                    MKL_NUM_THREADS=str(threads))
@@ -169,22 +179,53 @@ def _config_digest(stage: Stage) -> str:
     return hashlib.sha256(stage.config.pretty_text.encode()).hexdigest()
 
 
+def training_digest(config) -> str:
+    """A digest of the :data:`TRAINING_KEYS` sections of an mmengine Config, equal for a
+    config and the dump its Runner wrote (tuples and lists alike)."""
+    sections = {key: config.get(key) for key in TRAINING_KEYS}
+    text = json.dumps(sections, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def file_identity(path: Path | None) -> dict | None:
+    """``path``, its size and its modification time in ns; None when there is no file
+    (a checkpoint written again, even with the same name, has another identity)."""
+    if path is None or not Path(path).is_file():
+        return None
+    stat = Path(path).stat()
+    return dict(path=str(path), size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+
+
 def write_done(stage: Stage) -> None:
-    """Record in ``stage``'s work dir that it finished (:data:`DONE_FILE`)."""
+    """Record in ``stage``'s work dir that it finished (:data:`DONE_FILE`): its seconds,
+    its config's digest and, for a stage that ``loads`` a checkpoint, that checkpoint's
+    :func:`file_identity` as the stage started (``loads``)."""
     record = dict(name=stage.name, seconds=stage.seconds, cpu_seconds=stage.cpu_seconds,
                   config_sha256=_config_digest(stage))
+    if stage.loads is not None:
+        record['loads'] = stage.loaded
     (stage.work_dir / DONE_FILE).write_text(json.dumps(record) + '\n')
 
 
 def finished_stage(stage: Stage) -> dict | None:
     """What :data:`DONE_FILE` of an earlier, successful run of ``stage`` recorded
-    (``seconds``, ``cpu_seconds``), or None when there is none or that run's config
-    differs from ``stage.config`` (then the stage must run again)."""
+    (``seconds``, ``cpu_seconds``), or None when there is none, that run's config differs
+    from ``stage.config``, or it recorded the checkpoint it loaded and
+    ``stage.loads`` is now another file (then the stage must run again).
+
+    A record without ``loads`` (written before it was recorded) matches on its config
+    alone; the caller must not offer a stage whose checkpoint is being trained again
+    (:func:`~.finetune_comparison.finished_finetune`).
+    """
     done = stage.work_dir / DONE_FILE
     if not done.is_file():
         return None
     record = json.loads(done.read_text())
-    return record if record.get('config_sha256') == _config_digest(stage) else None
+    if record.get('config_sha256') != _config_digest(stage):
+        return None
+    if 'loads' in record and record['loads'] != file_identity(stage.loads):
+        return None
+    return record
 
 
 def _failure_message(job: Job) -> str:

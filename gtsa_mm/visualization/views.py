@@ -82,23 +82,30 @@ def _rgb(image) -> np.ndarray:
     return np.ascontiguousarray(image[..., ::-1])
 
 
-def sample_views(dataset, index: int, seed: int = 0) -> ViewSample:
+def sample_views(dataset, index: int, seed: int = 0, epoch: int = 0) -> ViewSample:
     """Run a dataset's pipeline on sample ``index`` up to ``GTSAMultiCrop``, inclusive.
 
     Args:
         dataset: A built dataset whose ``pipeline`` contains ``GTSAMultiCrop``
             (the pretraining configs' ``train_dataloader.dataset``).
         index: The sample.
-        seed: The crops are drawn from ``aug_seed=(seed, index)``, as
-            ``SeededSampler`` seeds them, so a picture can be made again.
+        seed: The sampler's seed (the config's ``randomness.seed`` when
+            ``diff_rank_seed`` is off, as in the demo configs).
+        epoch: The training epoch (0: the first). The crops are drawn from
+            ``aug_seed=(seed, epoch, index)``
+            (:func:`~gtsa_mm.datasets.samplers.augmentation_seed`), as
+            ``SeededSampler`` seeds sample ``index`` in ``epoch``: the picture shows
+            that training sample, and can be made again.
 
     Returns:
         ViewSample: The image, the views and their geometry.
     """
+    from gtsa_mm.datasets.samplers import augmentation_seed
+
     transforms = dataset.pipeline.transforms
     position = multi_crop_position(transforms)
     results = dataset.get_data_info(index)
-    results['aug_seed'] = (seed, index)
+    results['aug_seed'] = augmentation_seed(seed, epoch, index)
     for transform in transforms[:position]:  # loading, and anything before the crops
         results = transform(results)
     image = _rgb(results['img'])
@@ -237,7 +244,8 @@ def plot_views(sample: ViewSample, path: str, dpi: int = 100) -> str:
 
 
 def browse_views(config: str, out_dir: str, num_images: int = 4, start: int = 0,
-                 seed: int = 0, cfg_options: dict | None = None) -> list[str]:
+                 seed: int = 0, epoch: int = 0,
+                 cfg_options: dict | None = None) -> list[str]:
     """Write ``views_<index>_<image>.png`` for samples of a config's training set.
 
     Args:
@@ -246,7 +254,8 @@ def browse_views(config: str, out_dir: str, num_images: int = 4, start: int = 0,
         out_dir: Folder of the PNGs (created).
         num_images: How many samples (fewer if the dataset is smaller).
         start: The first sample's index.
-        seed: Seed of the crops (see :func:`sample_views`).
+        seed: The sampler's seed (see :func:`sample_views`).
+        epoch: The training epoch whose crops are drawn (0: the first).
         cfg_options: Settings merged into the config
             (``{'train_dataloader.dataset.data_root': ...}``).
 
@@ -265,7 +274,7 @@ def browse_views(config: str, out_dir: str, num_images: int = 4, start: int = 0,
     os.makedirs(out_dir, exist_ok=True)
     paths = []
     for index in range(start, min(start + num_images, len(dataset))):
-        sample = sample_views(dataset, index, seed)
+        sample = sample_views(dataset, index, seed, epoch)
         stem = osp.splitext(sample.name)[0]
         paths.append(plot_views(sample, osp.join(out_dir, f'views_{index:04d}_{stem}.png')))
     return paths

@@ -159,11 +159,13 @@ def test_finished_stage_needs_the_marker_and_the_same_config(tmp_path):
 
 def test_fine_tunes_wait_for_the_pretraining_of_another_process(tmp_path, monkeypatch):
     """--wait-pretraining: random init runs at once, the GTSA fine-tune once the other
-    process's final checkpoint is there."""
+    process's final checkpoint of the same config is there (not one of another config)."""
     settings = _settings(tmp_path)
     settings.seeds = (0,)
-    run = tmp_path / 'seed0' / 'gtsa'
-    awaited = {run / 'epoch_2.pth': 'pretrain_gtsa_seed0'}
+    pretraining = ft.pretrain_stage('gtsa', 0, tmp_path / 'seed0', 2, '/data/pretrain/', None,
+                                    None)
+    run = pretraining.work_dir
+    awaited = {run / 'epoch_2.pth': pretraining}
     stages = ft.build_finetune_stages(settings, tmp_path / 'data', tmp_path,
                                       {('gtsa', 0): run / 'epoch_2.pth'}, ('seg',), 8, {})
     assert ft.awaited_checkpoint(stages[0], awaited) == run / 'epoch_2.pth'
@@ -172,13 +174,171 @@ def test_fine_tunes_wait_for_the_pretraining_of_another_process(tmp_path, monkey
 
     def fake_run_stages(batch, jobs, threads, say):
         batches.append([stage.name for stage in batch])
-        if len(batches) == 1:  # meanwhile the other process finishes
-            run.mkdir(parents=True)
-            (run / 'epoch_2.pth').write_bytes(b'x')
-            (run / 'last_checkpoint').write_text(str(run / 'epoch_2.pth'))
+        if len(batches) == 1:  # meanwhile a run of another config finishes there
+            other = ft.pretrain_stage('gtsa', 0, tmp_path, 2, '/data/pretrain/', 16, None)
+            _pretrained(run, other.config)
         return [1.0]
 
+    waits = []
+
+    def fake_sleep(seconds):
+        waits.append(seconds)
+        if len(waits) == 1:  # then the awaited one
+            _pretrained(run, pretraining.config)
+
     monkeypatch.setattr(ft, 'run_stages', fake_run_stages)
+    monkeypatch.setattr(ft.time, 'sleep', fake_sleep)
     said = []
     load = ft.run_when_ready(stages, awaited, 2, 2, 1, said.append, poll_s=0.01)
     assert batches == [['seg_scratch_seed0'], ['seg_gtsa_seed0']] and load == [1.0, 1.0]
+    assert waits == [0.01] and 'pretrain_gtsa_seed0' in said[0]
+
+
+def _age(folder: Path, seconds: float = 120.) -> None:
+    """Date every file under ``folder`` ``seconds`` back (no run is writing there)."""
+    import os
+    import time
+
+    for path in [folder, *folder.rglob('*')]:
+        os.utime(path, ns=(time.time_ns() - int(seconds * 1e9),) * 2)
+
+
+def _pretrained(run: Path, cfg, epochs: int = 2, dump: str = 'config.py') -> Path:
+    """A fake finished pretraining: the Runner's config dump, then the final checkpoint."""
+    run.mkdir(parents=True, exist_ok=True)
+    cfg.dump(str(run / dump))
+    with open(run / dump, 'a') as file:  # what tools/train.py adds to the dump
+        file.write(f"launcher = 'none'\nwork_dir = '{run}'\n")
+    _age(run, 60.)
+    checkpoint = run / f'epoch_{epochs}.pth'
+    checkpoint.write_bytes(b'weights')
+    (run / 'last_checkpoint').write_text(str(checkpoint))
+    return checkpoint
+
+
+def test_finished_pretraining_is_of_the_same_config(tmp_path):
+    """A final checkpoint is reused only when the run trained the config asked for: images,
+    batch and variant count, the probe hook does not."""
+    stage = ft.pretrain_stage('gtsa', 0, tmp_path, 2, '/data/pretrain/', 16, 8)
+    run = stage.work_dir
+    checkpoint = _pretrained(run, stage.config, dump='gtsa_budget_2e.py')  # compare.py's
+    assert ft.finished_pretraining(run, 2, stage.config) == checkpoint
+    assert ft.finished_pretraining(run, 2) == checkpoint  # no config: the checkpoint alone
+    for other in (ft.pretrain_stage('gtsa', 0, tmp_path, 2, '/data/pretrain/', 32, 8),
+                  ft.pretrain_stage('gtsa', 0, tmp_path, 2, '/data/pretrain/', 16, 4),
+                  ft.pretrain_stage('no_rotation', 0, tmp_path, 2, '/data/pretrain/', 16, 8),
+                  ft.pretrain_stage('gtsa', 1, tmp_path, 2, '/data/pretrain/', 16, 8)):
+        assert ft.finished_pretraining(run, 2, other.config) is None
+    # a dump written before the probe folder moved to probe_data_root still matches
+    old = copy.deepcopy(stage.config)
+    old.probe_data_root = 'data/demo/ade/'
+    old.custom_hooks = [dict(type='DenseProbeHook', data_root='/data/ade', interval=1)]
+    (run / 'gtsa_budget_2e.py').unlink()
+    old.dump(str(run / 'gtsa_budget_2e.py'))
+    _age(run / 'gtsa_budget_2e.py', 60.)
+    assert ft.finished_pretraining(run, 2, stage.config) == checkpoint
+    # a later run started in the folder: its dump is newer than the checkpoint
+    stage.config.dump(str(run / 'config.py'))
+    assert ft.finished_pretraining(run, 2, stage.config) is None
+
+
+def _finished(stage: Stage) -> None:
+    """What run_stages leaves after the fine-tune ``stage`` ran (Job records what it loads)."""
+    from gtsa_mm.demo.jobs import file_identity
+
+    stage.work_dir.mkdir(parents=True, exist_ok=True)
+    stage.loaded = file_identity(stage.loads)
+    stage.seconds, stage.cpu_seconds = 3., 4.
+    write_done(stage)
+
+
+def test_a_fine_tune_is_reused_only_with_its_pretraining_checkpoint(tmp_path):
+    settings = _settings(tmp_path)
+    settings.seeds = (0,)
+    checkpoint = tmp_path / 'seed0' / 'gtsa' / 'epoch_2.pth'
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b'weights')
+    stage = ft.build_finetune_stages(settings, tmp_path / 'data', tmp_path,
+                                     {('gtsa', 0): checkpoint}, ('seg',), 8, {})[0]
+    assert stage.name == 'seg_gtsa_seed0' and stage.loads == checkpoint
+    _finished(stage)
+    record = json.loads((stage.work_dir / DONE_FILE).read_text())
+    assert record['loads']['size'] == 7 and record['loads']['path'] == str(checkpoint)
+    assert ft.finished_finetune(stage, set())['seconds'] == 3.
+    assert ft.finished_finetune(stage, {checkpoint}) is None  # its pretraining trains again
+    checkpoint.write_bytes(b'other weights')  # retrained since, same name
+    assert ft.finished_finetune(stage, set()) is None
+    # a record written before the checkpoint was recorded: its config decides, unless the
+    # pretraining is trained again in this run
+    del record['loads']
+    (stage.work_dir / DONE_FILE).write_text(json.dumps(record))
+    assert ft.finished_finetune(stage, set())['seconds'] == 3.
+    assert ft.finished_finetune(stage, {checkpoint}) is None
+    scratch = ft.build_finetune_stages(settings, tmp_path / 'data', tmp_path, {}, ('seg',), 8,
+                                       {})[0]
+    _finished(scratch)
+    assert 'loads' not in json.loads((scratch.work_dir / DONE_FILE).read_text())
+    assert ft.finished_finetune(scratch, {checkpoint})['seconds'] == 3.
+
+
+def _resume_args(**changes):
+    import argparse
+
+    args = dict(seeds=[0], seed=0, methods=['gtsa'], det=False, det_epochs=None, seg_iters=6,
+                seg_low_label_iters=None, quick=True, num_images=16, batch_size=8,
+                resume=True, wait_pretraining=False, jobs=1, threads=1)
+    args.update(changes)
+    return argparse.Namespace(**args)
+
+
+def _planned(tmp_path, monkeypatch, args) -> tuple[list[str], str]:
+    """The stages ``run_finetune_comparison`` would run, and what it said."""
+    import contextlib
+    import io
+
+    planned = []
+
+    def stop(stages, *_, **__):
+        planned.extend(stage.name for stage in stages)
+        raise ft.StageFailed('planned')
+
+    monkeypatch.setattr(ft, 'run_when_ready', stop)
+    said = io.StringIO()
+    with contextlib.redirect_stdout(said):
+        assert ft.run_finetune_comparison(args, 2, tmp_path / 'data', tmp_path, 'cmd') == 1
+    return planned, said.getvalue()
+
+
+def test_resume_runs_again_the_fine_tunes_of_a_retrained_pretraining(tmp_path, monkeypatch):
+    """--finetune --resume: the fine-tunes of a pretraining trained again in this run (here:
+    preempted, its last_checkpoint at an iter_ file) are not reused, even with records that
+    match their configs; those of a reused pretraining and of random init are."""
+    (tmp_path / 'data').mkdir()
+    (tmp_path / 'data' / 'meta.json').write_text(json.dumps({'num_images': {'train': 8}}))
+    args = _resume_args()
+    pretraining = ft.pretrain_stage('gtsa', 0, tmp_path / 'seed0', 2,
+                                    str(tmp_path / 'data' / 'pretrain') + '/', 16, 8)
+    checkpoint = _pretrained(pretraining.work_dir, pretraining.config)
+    settings = ft.finetune_settings(True, [0], 8, dict(seg_iters=6, seg_low_label_iters=None,
+                                                       det_epochs=None))
+    finetunes = ft.build_finetune_stages(settings, tmp_path / 'data', tmp_path,
+                                         {('gtsa', 0): checkpoint}, ('seg', 'seg_low_label'),
+                                         8, {})
+    for stage in finetunes:
+        _finished(stage)
+        record = json.loads((stage.work_dir / DONE_FILE).read_text())
+        record.pop('loads', None)  # as the records of the running study: without it
+        (stage.work_dir / DONE_FILE).write_text(json.dumps(record))
+    _age(tmp_path)
+    planned, _ = _planned(tmp_path, monkeypatch, args)
+    assert planned == []  # everything reused
+    planned, _ = _planned(tmp_path, monkeypatch, _resume_args(batch_size=4))
+    assert planned == ['pretrain_gtsa_seed0', 'seg_gtsa_seed0', 'seg_low_label_gtsa_seed0']
+    (pretraining.work_dir / 'iter_3.pth').write_bytes(b'x')
+    (pretraining.work_dir / 'last_checkpoint').write_text(
+        str(pretraining.work_dir / 'iter_3.pth'))
+    _age(tmp_path)
+    planned, said = _planned(tmp_path, monkeypatch, args)
+    assert planned == ['pretrain_gtsa_seed0', 'seg_gtsa_seed0', 'seg_low_label_gtsa_seed0']
+    assert 'seg_gtsa_seed0: run again, its pretraining is trained again' in said
+    assert 'seg_scratch_seed0: reusing' in said

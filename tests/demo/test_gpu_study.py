@@ -4,7 +4,11 @@ scene drawing. The end-to-end run is tests/tools/test_compare.py::test_quick_gpu
 """
 from __future__ import annotations
 
+import json
 import math
+import os
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -81,6 +85,7 @@ def test_timing_arithmetic():
                       train_cfg=dict(max_epochs=9), default_hooks=dict(checkpoint=dict()),
                       model=dict(type='GTSA', patch_loss_warmup_epochs=11),
                       work_dir='/w/gtsa'))
+    cfg.default_hooks.logger = dict(interval=10)
     timing = study.timing_config(cfg, 5)
     assert timing.model.patch_loss_warmup_epochs == 0  # timed with every loss on
     assert timing.train_dataloader.dataset.indices == 20 and timing.train_cfg.max_epochs == 1
@@ -112,3 +117,92 @@ def test_parallel_scenes_equal_the_generators(tmp_path):
     assert 'drawing 1 unlabelled' in ' '.join(said[-3:])
     assert Path(tmp_path / 'parallel' / 'pretrain' / 'pretrain_000003.jpg').read_bytes() == \
         (tmp_path / 'serial' / 'pretrain' / 'pretrain_000003.jpg').read_bytes()
+
+
+def _logged_times(iteration_seconds: list[float], interval: int, window_size: int) -> list[dict]:
+    """The ``time`` rows MMEngine's LogProcessor writes for these per-iteration seconds:
+    the mean of the last ``window_size`` ones at every ``interval``-th iteration."""
+    from mmengine.logging import HistoryBuffer
+
+    buffer, rows = HistoryBuffer(), []
+    for i, seconds in enumerate(iteration_seconds, 1):
+        buffer.update(seconds)
+        if i % interval == 0:
+            rows.append(dict(loss=1., time=buffer.mean(window_size)))
+    return rows
+
+
+def test_timing_windows_hold_only_their_own_iterations():
+    """The timing run logs every min(interval, iters // 2) iterations and averages over
+    exactly those: with MMEngine's default window of 10 and an interval of 2, a slow first
+    step would still be in the third window and the seconds per iteration too high."""
+    cfg = Config(dict(train_dataloader=dict(batch_size=4, dataset=dict()),
+                      train_cfg=dict(max_epochs=9), default_hooks=dict(
+                          checkpoint=dict(), logger=dict(interval=50)),
+                      model=dict(type='DINO'), work_dir='/w/dino'))
+    timing = study.timing_config(cfg, 8, log_interval=10)
+    assert timing.default_hooks.logger.interval == 4  # two windows of the 8 iterations
+    assert timing.log_processor == dict(window_size=4)
+    timing = study.timing_config(cfg, 40)  # the config's interval, capped at iters // 2
+    assert timing.default_hooks.logger.interval == 20
+    assert timing.log_processor.window_size == 20
+    assert study.timing_config(cfg, 3, 10).log_processor.window_size == 1
+    cfg.log_processor = dict(window_size=10, by_epoch=True)
+    assert study.timing_config(cfg, 6, 2).log_processor == dict(window_size=2, by_epoch=True)
+    assert cfg.log_processor.window_size == 10  # a copy
+
+    steps = [5., 1., 1., 1., 1., 1.]  # the first step pays for the start-up
+    assert study.seconds_per_iter(_logged_times(steps, 2, 2)) == pytest.approx(1.)
+    assert study.seconds_per_iter(_logged_times(steps, 2, 10)) > 1.5  # MMEngine's default
+
+
+def test_resume_settings_name_what_the_pretraining_depends_on(tmp_path):
+    settings = study.StudySettings()
+    cfg = study.study_config('gtsa', settings, tmp_path, tmp_path / 'w', 'cuda')
+    recorded = study.run_settings('gtsa', settings, cfg, 'cuda')
+    assert recorded['scenes'] == 10_000 and recorded['scene_size'] == 320
+    assert recorded['batch_size'] == 128 and recorded['minutes'] == 30.
+    assert recorded['config'] == str(study.STUDY_CONFIGS['gtsa'].relative_to(study.REPO))
+    assert json.loads(json.dumps(recorded)) == recorded  # as budget.json holds it
+    for changed in (dict(num_pretrain=5000), dict(image_size=256), dict(batch_size=64),
+                    dict(minutes=20.), dict(seed=1)):
+        other = replace(settings, **changed)
+        other_cfg = study.study_config('gtsa', other, tmp_path, tmp_path / 'w', 'cuda')
+        assert study.run_settings('gtsa', other, other_cfg, 'cuda') != recorded, changed
+    variant = study.study_config('gtsa', settings, tmp_path, tmp_path / 'w', 'cuda')
+    variant.model.rotation_head = None  # another method config
+    assert study.run_settings('gtsa', settings, variant, 'cuda') != recorded
+    dino = study.study_config('dino', settings, tmp_path, tmp_path / 'w', 'cuda')
+    assert study.run_settings('dino', settings, dino, 'cuda') != recorded
+
+
+def test_resume_reuses_a_pretraining_of_the_same_settings_only(tmp_path):
+    """budget.json records the settings; --resume reuses the run only when they and the
+    trained config are the same (not for another scene count of the same minutes)."""
+    settings = study.QUICK_SETTINGS
+    cfg = study.study_config('gtsa', settings, tmp_path, tmp_path / 'gtsa', 'cpu')
+    run = Path(cfg.work_dir)
+    run.mkdir()
+    wanted = study.run_settings('gtsa', settings, cfg, 'cpu')
+    assert study.finished_study_run(run, cfg, wanted) == (None, {})
+    trained = study.study_config('gtsa', settings, tmp_path, run, 'cpu')
+    study.set_budget_epochs(trained, 3)
+    trained.dump(str(run / 'config.py'))  # the Runner's dump, then the final checkpoint
+    os.utime(run / 'config.py', ns=(time.time_ns() - 10**10,) * 2)
+    (run / 'epoch_3.pth').write_bytes(b'x')
+    (run / 'last_checkpoint').write_text(str(run / 'epoch_3.pth'))
+    record = dict(method='gtsa', minutes=settings.minutes, epochs=3)  # an older record
+    (run / 'budget.json').write_text(json.dumps(record))
+    assert study.finished_study_run(run, cfg, wanted)[0] is None
+    (run / 'budget.json').write_text(json.dumps(dict(record, settings=wanted)))
+    assert study.finished_study_run(run, cfg, wanted)[0] == run / 'epoch_3.pth'
+    more = replace(settings, num_pretrain=32)
+    assert study.finished_study_run(
+        run, cfg, study.run_settings('gtsa', more, cfg, 'cpu'))[0] is None
+    bigger = replace(settings, batch_size=8)
+    other_cfg = study.study_config('gtsa', bigger, tmp_path, run, 'cpu')
+    (run / 'budget.json').write_text(json.dumps(dict(
+        record, settings=study.run_settings('gtsa', bigger, other_cfg, 'cpu'))))
+    # the record claims batch 8, the run trained batch 4
+    assert study.finished_study_run(run, other_cfg, study.run_settings(
+        'gtsa', bigger, other_cfg, 'cpu'))[0] is None

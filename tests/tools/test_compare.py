@@ -37,7 +37,8 @@ def test_generated_configs_build(tmp_path):
     assert budget.train_dataloader.batch_size == 8
     assert budget.model.type == 'GTSA'
     probe = next(h for h in budget.custom_hooks if h.type == 'DenseProbeHook')
-    assert probe.data_root == '/data/ade'  # the labelled split beside the pretrain images
+    # the labelled split beside the pretrain images, where DenseProbeHook reads it
+    assert budget.probe_data_root == '/data/ade' and 'data_root' not in probe
     dino = Config.fromfile(str(configs['dino']))
     assert dino.model.type == 'DINO' and 'predictor' not in dino.model
     assert dino.model.head.out_channels == 1024 and dino.model.head.hidden_channels == 256
@@ -66,7 +67,8 @@ def test_budget_of_the_demo_configs_epochs_is_the_demo_configs(tmp_path):
         assert budget.train_cfg == demo.train_cfg
         assert budget.default_hooks == demo.default_hooks
         probe = next(h for h in budget.custom_hooks if h.type == 'DenseProbeHook')
-        assert probe.interval == 6 and probe.data_root == '/data/ade'
+        assert probe.interval == 6 and budget.probe_data_root == '/data/ade'
+        assert probe == dict(type='DenseProbeHook', interval=6)  # the folder: probe_data_root
         assert budget.train_dataloader.dataset.data_root == '/data/pretrain/'
 
 

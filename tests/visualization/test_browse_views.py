@@ -56,10 +56,21 @@ def _demo_dataset(images: Path):
     return DATASETS.build(cfg.train_dataloader.dataset)
 
 
+def _trained_sample(dataset, index: int, seed: int, epoch: int) -> dict:
+    """Sample ``index`` as the training loop gets it in ``epoch``: the dataset indexed with
+    what a real SeededSampler yields."""
+    from gtsa_mm.datasets import SeededSampler
+
+    sampler = SeededSampler(dataset, shuffle=True, seed=seed)
+    sampler.set_epoch(epoch)
+    seeded = next(i for i in sampler if i.index == index)
+    return dataset[seeded]
+
+
 def test_the_views_and_boxes_are_the_training_samples(images):
     dataset = _demo_dataset(images)
-    sample = sample_views(dataset, 1, seed=3)
-    trained = dataset[(1, (3, 1))]  # what SeededSampler hands the training loop
+    sample = sample_views(dataset, 1, seed=3, epoch=2)
+    trained = _trained_sample(dataset, 1, seed=3, epoch=2)
     data_sample = trained['data_samples']
     np.testing.assert_array_equal(sample.crop_boxes, data_sample.crop_boxes.numpy())
     np.testing.assert_array_equal(sample.rotation_labels, data_sample.rotation_label.numpy())
@@ -73,6 +84,11 @@ def test_the_views_and_boxes_are_the_training_samples(images):
     assert [v.shape[0] for v in sample.views] == [64, 64, 32, 32, 32, 32]
     np.testing.assert_array_equal(sample.image, cv2.imread(str(images / 'img_001.jpg'))[..., ::-1])
     assert sample.view_names == ['g0', 'g1', 'l0', 'l1', 'l2', 'l3']
+    # the epoch is part of the seed: the first epoch's crops are other ones
+    first = sample_views(dataset, 1, seed=3)
+    assert not np.array_equal(first.crop_boxes, sample.crop_boxes)
+    np.testing.assert_array_equal(
+        first.crop_boxes, _trained_sample(dataset, 1, seed=3, epoch=0)['data_samples'].crop_boxes)
 
 
 def test_plot_views_of_the_paper_crops(tmp_path):
@@ -91,6 +107,7 @@ def test_plot_views_of_the_paper_crops(tmp_path):
 def test_tool_help_and_a_run_on_tiny_images(images, tmp_path):
     out = run_tool('browse_views.py', '--help')
     assert out.returncode == 0 and '--images' in out.stdout and '--out' in out.stdout
+    assert '--epoch' in out.stdout
     out = run_tool('browse_views.py', str(DEMO), '--images', '2', '--out', str(tmp_path / 'v'),
                    '--cfg-options', f'train_dataloader.dataset.data_root={images}')
     assert out.returncode == 0, out.stderr[-3000:]
