@@ -20,8 +20,12 @@ MODULE2PACKAGE.setdefault(SCOPE, 'gtsa_mm')  # module name -> pip package name
 
 
 def _child(parent: Registry) -> Registry:
-    # importing gtsa_mm registers its modules (into the parent registries)
-    return Registry(parent.name, parent=parent, scope=SCOPE, locations=['gtsa_mm'])
+    # Importing gtsa_mm registers its modules (into the parent registries). A child looks
+    # up its parents' modules but never imports the parents' locations, so it imports them
+    # itself: MMPretrain's UniversalVisualizer, for one, is registered only once
+    # mmpretrain.visualization is imported.
+    locations = ['gtsa_mm', *getattr(parent, '_locations', [])]
+    return Registry(parent.name, parent=parent, scope=SCOPE, locations=locations)
 
 
 RUNNERS = _child(mmpretrain_registry.RUNNERS)

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
-from gtsa_test_utils import tiny_gtsa_model_cfg
+from gtsa_test_utils import QUICK_TOOL_TIMEOUT_S, tiny_gtsa_model_cfg
 from mmengine.config import Config
 from mmengine.config.utils import MODULE2PACKAGE
 from mmengine.logging import MMLogger
@@ -42,3 +44,19 @@ def test_drop_collate_fn_scope():
                       val_dataloader=None))
     drop_collate_fn_scope(cfg)
     assert cfg.train_dataloader.collate_fn == dict(type='default_collate')
+
+
+def test_a_scoped_lookup_imports_mmpretrains_modules_first():
+    """A gtsa_mm-scoped dict of an MMPretrain module builds in a fresh process: the
+    ``_scope_='gtsa_mm'`` visualizer of a ``gtsa_mm::`` config, before anything imported
+    ``mmpretrain.visualization`` (where ``UniversalVisualizer`` is registered)."""
+    code = (
+        'import sys\n'
+        'import gtsa_mm\n'
+        'from gtsa_mm.registry import VISUALIZERS\n'
+        "assert 'mmpretrain.visualization' not in sys.modules, 'import order changed'\n"
+        "print(VISUALIZERS.get('UniversalVisualizer').__module__)\n")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=QUICK_TOOL_TIMEOUT_S)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().startswith('mmpretrain.visualization')
