@@ -355,10 +355,15 @@ def plot_finetunes(document: dict, path: Path) -> None:
 
 # ------------------------------------------------------------------------------ the run
 def awaited_checkpoint(stage: Stage, awaited: dict[Path, Stage]) -> Path | None:
-    """The checkpoint of another process that the fine-tune ``stage`` loads, if any."""
-    init_cfg = stage.config.model.backbone.get('init_cfg')
-    checkpoint = Path(init_cfg.checkpoint) if init_cfg else None
-    return checkpoint if checkpoint in awaited else None
+    """The checkpoint of another process that the fine-tune ``stage`` loads, if any.
+
+    A pretraining stage loads none: its backbone's ``init_cfg`` is a list of initialisers
+    (or None), not the ``GTSAPretrained`` dict of a fine-tune."""
+    init_cfg = stage.config.model.get('backbone', {}).get('init_cfg')
+    checkpoint = init_cfg.get('checkpoint') if isinstance(init_cfg, dict) else None
+    if checkpoint is None:
+        return None
+    return Path(checkpoint) if Path(checkpoint) in awaited else None
 
 
 def run_when_ready(stages: list[Stage], awaited: dict[Path, Stage], epochs: int, jobs: int,

@@ -170,6 +170,7 @@ def test_fine_tunes_wait_for_the_pretraining_of_another_process(tmp_path, monkey
                                       {('gtsa', 0): run / 'epoch_2.pth'}, ('seg',), 8, {})
     assert ft.awaited_checkpoint(stages[0], awaited) == run / 'epoch_2.pth'
     assert ft.awaited_checkpoint(stages[1], awaited) is None  # random init
+    assert ft.awaited_checkpoint(pretraining, awaited) is None  # init_cfg: a list, loads none
     batches = []
 
     def fake_run_stages(batch, jobs, threads, say):
