@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .jobs import REPO, Stage, StageFailed, format_seconds, run_stages, training_digest
-from .schedules import dino_schedule, patch_loss_warmup_epochs
+from .schedules import set_epoch_counted_settings
 
 __all__ = [
     'PRESET', 'STUDY_CONFIGS', 'StudySettings', 'QUICK_SETTINGS', 'ensure_study_data',
@@ -228,12 +228,7 @@ def set_budget_epochs(cfg, epochs: int) -> None:
             scheduler.update(begin=0, end=epochs, T_max=epochs)
         schedule.append(scheduler)
     cfg.param_scheduler = schedule
-    if cfg.model.type == 'DINO':
-        cfg.model.update(dino_schedule(epochs))
-    else:
-        cfg.model.patch_loss_warmup_epochs = patch_loss_warmup_epochs(epochs, warmup)
-    cfg.train_cfg.max_epochs = cfg.max_epochs = epochs
-    cfg.warmup_epochs = warmup
+    set_epoch_counted_settings(cfg, epochs, warmup)
     cfg.default_hooks.checkpoint.update(interval=epochs, max_keep_ckpts=1, save_last=True)
 
 

@@ -51,10 +51,17 @@ def set_pretrain_epochs(cfg, epochs: int, warmup_epochs: int) -> None:
     variables say so."""
     cfg.param_scheduler = pretrain_schedule(epochs, warmup_epochs,
                                             cfg.optim_wrapper.optimizer.lr)
+    set_epoch_counted_settings(cfg, epochs, warmup_epochs)
+    cfg.default_hooks.checkpoint.interval = epochs
+
+
+def set_epoch_counted_settings(cfg, epochs: int, warmup_epochs: int) -> None:
+    """The model's and config's epoch-counted settings for ``epochs`` epochs: DINO's
+    :func:`dino_schedule` or GTSA's patch-loss warm-up, ``train_cfg.max_epochs`` and the
+    ``max_epochs`` / ``warmup_epochs`` variables."""
     if cfg.model.type == 'DINO':
         cfg.model.update(dino_schedule(epochs))
     else:
         cfg.model.patch_loss_warmup_epochs = patch_loss_warmup_epochs(epochs, warmup_epochs)
     cfg.train_cfg.max_epochs = cfg.max_epochs = epochs
     cfg.warmup_epochs = warmup_epochs
-    cfg.default_hooks.checkpoint.interval = epochs
