@@ -21,7 +21,10 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 MIM_ENTRIES = ('configs', 'tools', 'model-index.yml')
-IGNORE = shutil.ignore_patterns('__pycache__', '*.pyc')
+#: The repository's lab tools, which import gtsa_mm_lab (not in the wheel): left out of .mim/tools.
+LAB_TOOLS = ('demo.py', 'compare.py', 'benchmark.py', 'make_demo_data.py', 'probe_curves.py',
+             'study_gpu.sh', 'benchmark_gpu.sh', 'benchmark_ddp_gpu.sh')
+IGNORE = shutil.ignore_patterns('__pycache__', '*.pyc', *LAB_TOOLS)
 
 
 class BuildPyWithMim(build_py):

@@ -13,9 +13,9 @@ Conventions used everywhere in gtsa_mm (and proven by ``tests/test_geometry.py``
   sees.
 
 The quarter-turn rule is written once, in :func:`quarter_turn`; ``rotate_boxes``,
-``GTSAMultiCrop.view_matrix`` (the warp that renders a view) and the cell tables of
-``gtsa_mm.models.utils.roi_align.rot90_table`` (which turn RoI-aligned teacher regions)
-are built from it.
+:func:`view_matrix` (the warp ``GTSAMultiCrop`` renders a view with) and
+:func:`rot90_cell_table` (the cell permutations that turn RoI-aligned teacher regions,
+``gtsa_mm.models.utils.rot90_table`` on a device) are built from it, all here.
 
 All functions are vectorised numpy over leading dimensions.
 """
@@ -72,6 +72,43 @@ def quarter_turn_matrix(k: int, extent: float) -> np.ndarray:
     matrix[:2, :2] = _TURN_LINEAR[k]
     matrix[:2, 2] = extent * _TURN_OFFSET[k]
     return matrix
+
+
+def view_matrix(box: np.ndarray, size: int, k: int, scale_xy: tuple[float, float]
+                ) -> np.ndarray:
+    """``2 x 3`` map from a rotated view's pixels to a source image's pixels.
+
+    The view is ``box`` (source-image edge coordinates) resized to ``size`` and
+    turned ``k`` quarter turns like ``np.rot90``; ``scale_xy`` is how many
+    full-resolution pixels one pixel of the sampled image spans (1 for the image
+    itself, ~2 for its half-resolution copy). Pixel centres are mapped as
+    ``cv2.resize`` maps them.
+    """
+    x0, y0, x1, y1 = (float(v) for v in box)
+    sx, sy = scale_xy
+    # rotated-view pixel (u, v) -> unrotated-view pixel (x, y): the view's quarter turn
+    # undone, on pixel indices (extent size - 1)
+    rot = quarter_turn_matrix(-int(k), size - 1.)
+    # unrotated-view pixel -> sampled-image pixel
+    ax, ay = (x1 - x0) / size / sx, (y1 - y0) / size / sy
+    crop = np.array([[ax, 0, (x0 + 0.5 * (x1 - x0) / size) / sx - 0.5],
+                     [0, ay, (y0 + 0.5 * (y1 - y0) / size) / sy - 0.5],
+                     [0, 0, 1]], dtype=np.float64)
+    return (crop @ rot)[:2]
+
+
+def rot90_cell_table(size: int) -> np.ndarray:
+    """``(4, size * size)`` int64 cell permutations of ``np.rot90(grid, k)``, k = 0..3.
+
+    Row ``k`` lists, for each cell of the turned ``size x size`` grid, the source
+    cell: the cell's index point ``(col, row)`` turned back by ``k`` with
+    :func:`quarter_turn` (the views' rule, on indices: extent ``size - 1``).
+    """
+    rows, cols = np.mgrid[0:size, 0:size]
+    cells = np.stack([cols, rows], -1).reshape(-1, 2)  # (x, y) of every turned cell
+    k = -np.arange(NUM_ROTATIONS)[:, None]  # turn back
+    source_x, source_y = np.moveaxis(quarter_turn(cells, k, size - 1), -1, 0)
+    return np.rint(source_y * size + source_x).astype(np.int64)
 
 
 def box_area(boxes: np.ndarray) -> np.ndarray:

@@ -22,7 +22,21 @@ TINY_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=
 
 
 def tiny_gtsa_model_cfg(**overrides) -> dict:
-    """GTSA with a 2-block, 32-dim ViT-x/8 on 64 px global / 32 px local views."""
+    """GTSA with a 2-block, 32-dim ViT-x/8 on 64 px global / 32 px local views.
+
+    ``head=dict(...)`` is merged into the head (``None`` values switch a part off);
+    other overrides replace top-level options."""
+    head = dict(
+        type='GTSAHead',
+        predictor=dict(type='GTSAPredictor', in_channels=48, hidden_channels=48,
+                       out_channels=48),
+        rotation_head=dict(type='RotationHead', in_channels=32, hidden_channels=32,
+                           bottleneck_channels=16),
+        region_loss=dict(type='RegionLoss', loss_weight=1.0),
+        patch_loss=dict(type='PatchCorrespondenceLoss', loss_weight=0.5),
+        rotation_loss=dict(type='CrossEntropyLoss', loss_weight=0.5),
+        region_sizes=(6, 3))
+    head.update(overrides.pop('head', {}))
     cfg = dict(
         type='GTSA',
         data_preprocessor=dict(type='MultiViewDataPreprocessor', mean=[123.675, 116.28, 103.53],
@@ -30,13 +44,7 @@ def tiny_gtsa_model_cfg(**overrides) -> dict:
         backbone=dict(type='VisionTransformer', arch=dict(TINY_ARCH), img_size=64,
                       patch_size=8, drop_path_rate=0., out_type='featmap'),
         neck=dict(type='GTSAProjector', in_channels=32, out_channels=48),
-        predictor=dict(type='GTSAPredictor', in_channels=48, hidden_channels=48,
-                       out_channels=48),
-        rotation_head=dict(type='RotationHead', in_channels=32, hidden_channels=32,
-                           bottleneck_channels=16),
-        patch_size=8,
-        region_sizes=(6, 3),
-        patch_loss_warmup_epochs=0)
+        head=head)
     cfg.update(overrides)
     return cfg
 
@@ -105,7 +113,7 @@ def tiny_dino_model_cfg(**overrides) -> dict:
 
 def tiny_demo_data(out, num_pretrain: int, num_train: int, num_val: int, size: int = 96):
     """The demo data generator's scenes, a handful of small images, under ``out``."""
-    from gtsa_mm.demo_data.cli import main as make_demo_data
+    from gtsa_mm_lab.demo_data.cli import main as make_demo_data
 
     assert make_demo_data(['--out', str(out), '--num-pretrain', str(num_pretrain),
                            '--num-train', str(num_train), '--num-val', str(num_val),

@@ -13,6 +13,7 @@ from gtsa_mm.geometry import (
     sample_crop_boxes,
     sample_overlapping_crops,
     shared_region_boxes,
+    view_matrix,
 )
 
 
@@ -153,7 +154,6 @@ def test_view_matrix_undoes_the_views_quarter_turn(k):
     """GTSAMultiCrop's warp: a turned-view pixel comes from the unturned-view pixel
     ``quarter_turn(pixel, -k, size - 1)``, resized from the crop box as cv2.resize maps
     pixel centres."""
-    from gtsa_mm.datasets.transforms import GTSAMultiCrop
     rng = np.random.default_rng(10 + k)
     for _ in range(20):
         xy = rng.uniform(0, 500, (2, 2))
@@ -163,7 +163,7 @@ def test_view_matrix_undoes_the_views_quarter_turn(k):
         unturned = quarter_turn(pixels, -k, size - 1)
         scale = (box[2:] - box[:2]) / size
         expected = box[:2] + (unturned + 0.5) * scale - 0.5
-        matrix = GTSAMultiCrop.view_matrix(box, size, k, (1., 1.))
+        matrix = view_matrix(box, size, k, (1., 1.))
         actual = pixels @ matrix[:, :2].T + matrix[:, 2]
         np.testing.assert_allclose(actual, expected, atol=1e-9)
 

@@ -57,3 +57,18 @@ def test_no_configs_anywhere_is_said(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r'\.mim/configs'):
         configs_dir()
     assert configs_for_architecture(DEMO_VIT) == []
+
+
+PRETRAIN_CONFIGS = sorted(p for folder in ('gtsa', 'dino')
+                          for p in (REPO / 'configs' / folder).glob('*.py'))
+
+
+@pytest.mark.parametrize('config', PRETRAIN_CONFIGS, ids=lambda p: p.name)
+def test_every_pretraining_config_keeps_the_reliability_hooks(config):
+    """A config whose custom_hooks list replaces its base's (the demo's adds the probes)
+    still stops on a non-finite loss and saves on preemption."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(config))
+    hooks = [h['type'] for h in cfg.custom_hooks]
+    assert 'PreemptionHook' in hooks and 'NonFiniteLossHook' in hooks, hooks
+    assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'

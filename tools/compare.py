@@ -11,10 +11,10 @@ optimiser, schedule, epochs, seed); only the method differs:
 
 ==================  =========================================================
 ``gtsa``            the full method
-``no_rotation``     ``model.rotation_head=None`` (no rotation-prediction loss)
-``no_patch``        ``model.patch_loss=None`` (no patch-correspondence loss)
+``no_rotation``     ``model.head.rotation_head=None`` (no rotation-prediction loss)
+``no_patch``        ``model.head.patch_loss=None`` (no patch-correspondence loss)
 ``no_rotate_target``  ``RegionLoss(rotate_target=False)``: teacher region not turned
-``global_target``   ``model.target='global'``: pooled maps instead of shared regions
+``global_target``   ``model.head.target='global'``: pooled maps instead of shared regions
 ``dino``            ``configs/dino/dino_vit-tiny-p8_1xb32-coslr-24e_demo.py``
 ==================  =========================================================
 
@@ -29,11 +29,14 @@ initialised backbone; the tool prints one Markdown table and writes
 labels, Mask R-CNN with ``--det``) against random init, pretraining seed s -> fine-tune
 seed s, and writes ``finetune.{json,md,png}``; ``--preset gpu-vit-s16`` is the one-GPU
 study of GTSA vs. DINO at ViT-S/16 for equal wall-clock time (docs/comparison.md).
-The library code is ``gtsa_mm.demo.comparison``; this file is its command line.
+The library code is ``gtsa_mm_lab.demo.comparison``; this file is its command line.
 """
 import sys
+from pathlib import Path
 
-from gtsa_mm.demo.comparison import main
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's gtsa_mm_lab
+
+from gtsa_mm_lab.demo.comparison import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -16,12 +16,15 @@ Stages, each one ``tools/train.py`` process (MMEngine's Runner) with its config 
                             configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-300i_demo-128x128-1of8.py
 
 for ``<init>`` gtsa (the pretrained backbone) and scratch (random init) and each seed.
-The demo data (``gtsa_mm.demo_data``) is generated first when ``--data-root`` lacks it.
-The library code is ``gtsa_mm.demo``; this file is its command line.
+The demo data (``gtsa_mm_lab.demo_data``) is generated first when ``--data-root`` lacks it.
+The library code is ``gtsa_mm_lab.demo``; this file is its command line.
 """
 import sys
+from pathlib import Path
 
-from gtsa_mm.demo import main
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's gtsa_mm_lab
+
+from gtsa_mm_lab.demo import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -28,8 +28,11 @@ with the same flags returns at once.
 """
 
 import sys
+from pathlib import Path
 
-from gtsa_mm.demo_data.cli import main
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's gtsa_mm_lab
+
+from gtsa_mm_lab.demo_data.cli import main  # noqa: E402
 
 if __name__ == '__main__':
     sys.exit(main())

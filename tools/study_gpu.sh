@@ -8,7 +8,7 @@
 #   bash tools/study_gpu.sh --quick                # the same code path on a CPU, in minutes
 #   PY=python3 bash tools/study_gpu.sh
 #
-# It runs `tools/compare.py --preset gpu-vit-s16 "$@"` (gtsa_mm.demo.gpu_study; options
+# It runs `tools/compare.py --preset gpu-vit-s16 "$@"` (gtsa_mm_lab.demo.gpu_study; options
 # --minutes, --scenes, --scene-size, --batch-size, --seed, --data-root, --work-dir,
 # --resume, --device). Without a pip install of this repository it puts ./.site (wheels
 # installed with `pip install --no-index --no-deps --target .site WHEELS`) and the

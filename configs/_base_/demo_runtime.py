@@ -9,8 +9,11 @@ default_hooks = dict(
 # training and every 4 epochs: linear and nearest-neighbour segmentation mIoU, position and
 # rotation probes, collapse monitor (docs/evaluation.md); 3-4 s a call on one CPU core.
 # The probe set is the config's probe_data_root (datasets/demo_scenes.py); None: no probes.
+# The list replaces pretrain_runtime.py's, so it names its hooks again (NonFiniteLossHook,
+# PreemptionHook) before adding the probes.
 custom_hooks = [
     dict(type='NonFiniteLossHook'),
+    dict(type='PreemptionHook'),
     dict(type='DenseProbeHook', interval=4),
 ]
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

@@ -15,6 +15,6 @@ model = dict(
               out_channels=prototypes),
     loss=dict(out_channels=prototypes),
     base_momentum=0.01,  # the GTSA demo's faster teacher: momentum 0.99 -> 1.0
-    # gtsa_mm.demo.schedules.dino_schedule(max_epochs)
+    # gtsa_mm_lab.demo.schedules.dino_schedule(max_epochs)
     teacher_temp_warmup_epochs=7,
     freeze_last_layer_epochs=1)

@@ -83,9 +83,12 @@ class UnlabeledImageFolder(BaseDataset):
     ``FileNotFoundError`` that names the folder, before any training starts.
 
     **Seeded indices.** An index may be a ``(index, aug_seed)`` pair, as
-    :class:`~gtsa_mm.datasets.SeededSampler` yields; ``aug_seed`` is then
-    added to the results, and ``GTSAMultiCrop`` draws the sample's views from
-    it (see ``docs/reliability.md``, "Resume and multi-process").
+    :class:`~gtsa_mm.datasets.SeededSampler` yields. The pair goes through
+    ``BaseDataset.__getitem__`` to :meth:`prepare_data` as it is, which puts
+    ``aug_seed`` into the sample's data info; ``GTSAMultiCrop`` draws the sample's
+    views from it (see ``docs/reliability.md``, "Resume and multi-process"). A
+    sample that MMEngine's refetch draws instead of one whose pipeline returned
+    None (``_rand_another``, a plain index) has no seed.
 
     Args:
         data_root (str): The folder of images, or the root that
@@ -138,7 +141,6 @@ class UnlabeledImageFolder(BaseDataset):
         self.skip_bad_images = skip_bad_images
         self._bad: torch.Tensor | None = None
         self._reported: torch.Tensor | None = None
-        self._aug_seed: tuple[int, ...] | None = None  # of the sample being loaded
         super().__init__(
             ann_file=ann_file,
             metainfo=metainfo,
@@ -271,18 +273,19 @@ class UnlabeledImageFolder(BaseDataset):
         return [self.get_data_info(idx)['img_path']
                 for idx in torch.nonzero(self._bad).flatten().tolist()]
 
-    def prepare_data(self, idx: int) -> dict | None:
+    def prepare_data(self, idx: int | tuple[int, tuple[int, ...]]) -> dict | None:
         """Load and transform sample ``idx``, replacing an unreadable image.
 
         Args:
-            idx (int): The index of the sample.
+            idx (int | tuple): The index of the sample, or ``(index, aug_seed)``.
 
         Returns:
             dict | None: The output of the pipeline (None only if a later
             transform returns None, as random transforms may).
         """
+        idx, aug_seed = idx if isinstance(idx, tuple) else (idx, None)
         if self.test_mode or not self.skip_bad_images:
-            return self._load_and_transform(idx)
+            return self._load_and_transform(idx, aug_seed)
         assert self._bad is not None and self._reported is not None
         num_samples = len(self)
         attempts = min(self.max_refetch + 1, num_samples)
@@ -294,7 +297,7 @@ class UnlabeledImageFolder(BaseDataset):
             if self._bad[candidate] and (self._reported[candidate] or not drawn):
                 continue
             try:
-                return self._load_and_transform(candidate)
+                return self._load_and_transform(candidate, aug_seed)
             except UnreadableImageError as err:
                 self._bad[candidate] = 1
                 if drawn:
@@ -313,19 +316,10 @@ class UnlabeledImageFolder(BaseDataset):
             logger='current',
             level=logging.WARNING)
 
-    def __getitem__(self, idx: int | tuple[int, tuple[int, ...]]) -> dict:
-        """Sample ``idx``, or sample ``idx[0]`` augmented with seed ``idx[1]``."""
-        if not isinstance(idx, tuple):
-            return super().__getitem__(idx)
-        idx, self._aug_seed = idx
-        try:
-            return super().__getitem__(idx)
-        finally:
-            self._aug_seed = None
-
-    def _load_and_transform(self, idx: int) -> dict | None:
-        """Run the pipeline on sample ``idx``; a loader failure raises
-        :class:`UnreadableImageError`.
+    def _load_and_transform(self, idx: int, aug_seed: tuple[int, ...] | None = None
+                            ) -> dict | None:
+        """Run the pipeline on sample ``idx`` (with ``aug_seed`` in its data info
+        when given); a loader failure raises :class:`UnreadableImageError`.
 
         The whole pipeline is called, as every MMEngine dataset calls it, so a
         pipeline substituted from outside sees every sample (MMPretrain's
@@ -335,8 +329,8 @@ class UnlabeledImageFolder(BaseDataset):
         an unreadable file from a failure of a later transform.
         """
         results = self.get_data_info(idx)
-        if self._aug_seed is not None:
-            results['aug_seed'] = self._aug_seed
+        if aug_seed is not None:
+            results['aug_seed'] = aug_seed
         try:
             output = self.pipeline(results)
         except Exception:

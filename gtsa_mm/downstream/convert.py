@@ -22,9 +22,9 @@ authors' (``model`` of the file)  ours (``state_dict``)               computatio
 ``base_projector.blocks.i.0``     ``neck.blocks.i.conv``              same (see below)
 ``base_projector.proj``           ``neck.proj``                       same
 ``momentum_projector.*``          ``target_net.module.1.*``           same
-``base_predictor.blocks.0.0``     ``predictor.block.conv``            same
-``base_predictor.proj``           ``predictor.proj``                  same
-``rot_predictor.i``               ``rotation_head.mlp.i``             same
+``base_predictor.blocks.0.0``     ``head.predictor.block.conv``       same
+``base_predictor.proj``           ``head.predictor.proj``             same
+``rot_predictor.i``               ``head.rotation_head.mlp.i``        same
 (none)                            ``target_net.steps``                set to 1: see below
 ================================  ==================================  ========================
 
@@ -85,9 +85,9 @@ _HEAD_RULES: tuple[tuple[re.Pattern, str], ...] = tuple(
         (rf'momentum_projector\.blocks\.(?P<i>\d+)\.0\.{_P}',
          'target_net.module.1.blocks.{i}.conv.{p}'),
         (rf'momentum_projector\.proj\.{_P}', 'target_net.module.1.proj.{p}'),
-        (rf'base_predictor\.blocks\.0\.0\.{_P}', 'predictor.block.conv.{p}'),
-        (rf'base_predictor\.proj\.{_P}', 'predictor.proj.{p}'),
-        (rf'rot_predictor\.(?P<i>\d+)\.{_P}', 'rotation_head.mlp.{i}.{p}'),
+        (rf'base_predictor\.blocks\.0\.0\.{_P}', 'head.predictor.block.conv.{p}'),
+        (rf'base_predictor\.proj\.{_P}', 'head.predictor.proj.{p}'),
+        (rf'rot_predictor\.(?P<i>\d+)\.{_P}', 'head.rotation_head.mlp.{i}.{p}'),
     ))
 
 

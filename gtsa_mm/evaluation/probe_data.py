@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -33,17 +33,6 @@ class DenseProbeData:
             return np.arange(len(self.train_images))
         count = max(1, round(fraction * len(self.train_images)))
         return np.sort(np.random.default_rng(seed).permutation(len(self.train_images))[:count])
-
-    def label_subset(self, fraction: float, seed: int = 0) -> DenseProbeData:
-        """The same data with a seeded ``fraction`` of the labelled training images.
-
-        At least one image is kept; the validation split is unchanged.
-        """
-        if fraction == 1:
-            return self
-        chosen = self.subset_indices(fraction, seed)
-        return replace(self, train_images=[self.train_images[i] for i in chosen],
-                       train_labels=self.train_labels[chosen])
 
 
 def _read_split(img_dir: Path, ann_dir: Path, img_suffix: str, seg_map_suffix: str,

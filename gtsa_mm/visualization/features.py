@@ -22,6 +22,7 @@ from ..evaluation.backbones import (
     normalisation,
 )
 from ..evaluation.dense_evaluator import extract_maps, to_batch
+from ..models.algorithms.gtsa import vit_patch_size
 
 __all__ = [
     'VIEW_TRANSFORMS', 'Correspondences', 'LoadedBackbone', 'last_block_attention', 'load_vit',
@@ -195,12 +196,6 @@ def nearest_patches(features_a: np.ndarray, features_b: np.ndarray,
     return Correspondences((h, w), match.numpy(), similarity.numpy(), np.asarray(truth))
 
 
-def backbone_patch_size(backbone: nn.Module) -> int:
-    """The patch side of an mmpretrain ViT (its patch-embedding stride)."""
-    stride = backbone.patch_embed.projection.stride
-    return int(stride[0] if isinstance(stride, (tuple, list)) else stride)
-
-
 @torch.no_grad()
 def last_block_attention(model: LoadedBackbone, images: Sequence[np.ndarray]) -> np.ndarray:
     """The last block's attention over the patches: ``(N, heads, h, w)``.
@@ -226,7 +221,7 @@ def last_block_attention(model: LoadedBackbone, images: Sequence[np.ndarray]) ->
     weights = ((q @ k.transpose(-2, -1)) * attn.head_dims ** -0.5).softmax(-1)
     extra = getattr(backbone, 'num_extra_tokens', 0) if backbone.cls_token is not None else 0
     to_patches = weights[..., 0, extra:] if extra else weights.mean(2)
-    side = model.img_size // backbone_patch_size(backbone)
+    side = model.img_size // vit_patch_size(backbone)
     patches = to_patches.shape[-1]
     h, w = (side, side) if side * side == patches else (1, patches)
     return (to_patches * patches).reshape(n, attn.num_heads, h, w).cpu().numpy()

@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..models.algorithms.gtsa import vit_patch_size
 from .features import (
     LoadedBackbone,
-    backbone_patch_size,
     last_block_attention,
     load_vit,
     nearest_patches,
@@ -174,7 +174,7 @@ def visualize_backbones(models: Sequence[LoadedBackbone], image_paths: Sequence[
 
     attention = {m.name: last_block_attention(m, images) for m in models}
     for m, stem in zip(models, _file_stems([m.name for m in models])):
-        patch = backbone_patch_size(m.backbone)
+        patch = vit_patch_size(m.backbone)
         view_a, view_b, truth = view_pair(images[0], m.img_size, patch, view_transform)
         feats = patch_features(m, [view_a, view_b])
         corr = nearest_patches(feats[0], feats[1], truth)

@@ -1,9 +1,9 @@
-"""gtsa_mm.benchmark.flops: FLOPs counted as 2 per multiply-add, CPU attention included."""
+"""gtsa_mm_lab.benchmark.flops: FLOPs counted as 2 per multiply-add, CPU attention included."""
 import pytest
 import torch
 import torch.nn.functional as F
 
-from gtsa_mm.benchmark import count_flops, matmul_dtype, peak_tflops
+from gtsa_mm_lab.benchmark import count_flops, matmul_dtype, peak_tflops
 
 
 def test_linear_forward_and_backward_flops():

@@ -1,11 +1,11 @@
-"""gtsa_mm.benchmark.pipeline: the config's dataset and pipeline timed on COCO-size JPEGs."""
+"""gtsa_mm_lab.benchmark.pipeline: the config's dataset and pipeline timed on COCO-size JPEGs."""
 import cv2
 import numpy as np
 import pytest
 from gtsa_test_utils import tiny_multicrop_cfg
 
-from gtsa_mm.benchmark import synthetic_photo, time_pipeline, write_synthetic_jpegs
-from gtsa_mm.benchmark.pipeline import workers_needed
+from gtsa_mm_lab.benchmark import synthetic_photo, time_pipeline, write_synthetic_jpegs
+from gtsa_mm_lab.benchmark.pipeline import workers_needed
 
 
 def test_synthetic_jpegs_have_coco_size_and_detail(tmp_path):

@@ -5,6 +5,7 @@ import torch
 from mmengine.dataset import default_collate
 
 from gtsa_mm.datasets.transforms import GTSA_GEOMETRY_KEYS, GTSAMultiCrop
+from gtsa_mm.geometry import view_matrix
 from gtsa_mm.models.utils import roi_align_grouped, rot90_batched
 
 
@@ -111,7 +112,7 @@ def test_view_matrix_matches_resize_then_rot90_exactly_in_geometry():
     """At level 0 the warp samples exactly where cv2.resize + np.rot90 would."""
     box = np.array([10., 20., 110., 70.])
     for k in range(4):
-        m = GTSAMultiCrop.view_matrix(box, 8, k, (1., 1.))
+        m = view_matrix(box, 8, k, (1., 1.))
         # unrotated view pixel centres -> image pixel centres, as cv2.resize maps them
         xs = (np.arange(8) + 0.5) * 100 / 8 + 10 - 0.5
         ys = (np.arange(8) + 0.5) * 50 / 8 + 20 - 0.5

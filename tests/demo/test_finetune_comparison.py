@@ -1,4 +1,4 @@
-"""Tests of gtsa_mm.demo.finetune_comparison (``tools/compare.py --finetune``): the
+"""Tests of gtsa_mm_lab.demo.finetune_comparison (``tools/compare.py --finetune``): the
 aggregation and seed pairing on fake per-seed values, the tables and plot, the stages
 (which checkpoint and seed each fine-tune gets) and what ``--resume`` reuses. The end-to-end
 run is tests/tools/test_compare.py::test_quick_finetune_comparison."""
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from gtsa_mm.demo import finetune_comparison as ft
-from gtsa_mm.demo.jobs import DONE_FILE, Stage, finished_stage, write_done
+from gtsa_mm_lab.demo import finetune_comparison as ft
+from gtsa_mm_lab.demo.jobs import DONE_FILE, Stage, finished_stage, write_done
 
 VALUES = {'gtsa': {'mIoU': [16., 18., 17.], 'mIoU_low_label': [11., 10., 12.]},
           'dino': {'mIoU': [15., 18.5, 16.], 'mIoU_low_label': [10., 10., 13.]},
@@ -117,7 +117,7 @@ def test_pretrain_stage_is_the_budget_config_with_the_variant(tmp_path):
     stage = ft.pretrain_stage('no_rotation', 2, tmp_path / 'seed2', 3, '/data/pretrain/', 16, 8)
     cfg = stage.config
     assert stage.name == 'pretrain_no_rotation_seed2'
-    assert cfg.model.type == 'GTSA' and cfg.model.rotation_head is None
+    assert cfg.model.type == 'GTSA' and cfg.model.head.rotation_head is None
     assert cfg.randomness.seed == 2 and cfg.train_cfg.max_epochs == 3
     assert cfg.train_dataloader.batch_size == 8 and cfg.train_dataloader.dataset.indices == 16
     assert Path(cfg.work_dir) == tmp_path / 'seed2' / 'no_rotation'
@@ -245,7 +245,7 @@ def test_finished_pretraining_is_of_the_same_config(tmp_path):
 
 def _finished(stage: Stage) -> None:
     """What run_stages leaves after the fine-tune ``stage`` ran (Job records what it loads)."""
-    from gtsa_mm.demo.jobs import file_identity
+    from gtsa_mm_lab.demo.jobs import file_identity
 
     stage.work_dir.mkdir(parents=True, exist_ok=True)
     stage.loaded = file_identity(stage.loads)

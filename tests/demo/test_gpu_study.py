@@ -1,4 +1,4 @@
-"""Tests of gtsa_mm.demo.gpu_study (``bash tools/study_gpu.sh``): the study configs, the
+"""Tests of gtsa_mm_lab.demo.gpu_study (``bash tools/study_gpu.sh``): the study configs, the
 schedule scaled to the epochs of a time budget, the timing arithmetic and the parallel
 scene drawing. The end-to-end run is tests/tools/test_compare.py::test_quick_gpu_study_on_cpu.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from gtsa_mm.demo import gpu_study as study
+from gtsa_mm_lab.demo import gpu_study as study
 
 
 @pytest.mark.parametrize('method', ['gtsa', 'dino'])
@@ -48,7 +48,7 @@ def test_budget_epochs_scale_the_paper_schedule(tmp_path):
     assert (wd.type, wd.end, wd.T_max, wd.eta_min) == ('CosineAnnealingWeightDecay', 40, 40,
                                                        0.4)
     assert cfg.train_cfg.max_epochs == 40 and cfg.default_hooks.checkpoint.interval == 40
-    assert cfg.model.patch_loss_warmup_epochs == 5  # the authors' rule: warm-up + 1
+    assert cfg.model.head.patch_loss.warmup_epochs == 5  # the authors' rule: warm-up + 1
     dino = study.study_config('dino', study.StudySettings(), tmp_path, tmp_path / 'w', 'cuda')
     study.set_budget_epochs(dino, 40)
     assert dino.model.teacher_temp_warmup_epochs == 12  # 30 % as the paper's 30 of 100
@@ -83,18 +83,18 @@ def test_timing_arithmetic():
     assert study.budget_epochs(5., 1., 10) == 1  # at least one epoch
     cfg = Config(dict(train_dataloader=dict(batch_size=4, dataset=dict()),
                       train_cfg=dict(max_epochs=9), default_hooks=dict(checkpoint=dict()),
-                      model=dict(type='GTSA', patch_loss_warmup_epochs=11),
+                      model=dict(type='GTSA', head=dict(patch_loss=dict(warmup_epochs=11))),
                       work_dir='/w/gtsa'))
     cfg.default_hooks.logger = dict(interval=10)
     timing = study.timing_config(cfg, 5)
-    assert timing.model.patch_loss_warmup_epochs == 0  # timed with every loss on
+    assert timing.model.head.patch_loss.warmup_epochs == 0  # timed with every loss on
     assert timing.train_dataloader.dataset.indices == 20 and timing.train_cfg.max_epochs == 1
     assert timing.default_hooks.checkpoint is None and timing.work_dir == '/w/gtsa/timing'
     assert cfg.train_cfg.max_epochs == 9  # a copy
 
 
 def test_parallel_scenes_equal_the_generators(tmp_path):
-    from gtsa_mm.demo_data.cli import main as make_demo_data
+    from gtsa_mm_lab.demo_data.cli import main as make_demo_data
 
     settings = study.StudySettings(num_pretrain=5, image_size=64, num_train=2, num_val=1)
     said = []
@@ -170,7 +170,7 @@ def test_resume_settings_name_what_the_pretraining_depends_on(tmp_path):
         other_cfg = study.study_config('gtsa', other, tmp_path, tmp_path / 'w', 'cuda')
         assert study.run_settings('gtsa', other, other_cfg, 'cuda') != recorded, changed
     variant = study.study_config('gtsa', settings, tmp_path, tmp_path / 'w', 'cuda')
-    variant.model.rotation_head = None  # another method config
+    variant.model.head.rotation_head = None  # another method config
     assert study.run_settings('gtsa', settings, variant, 'cuda') != recorded
     dino = study.study_config('dino', settings, tmp_path, tmp_path / 'w', 'cuda')
     assert study.run_settings('dino', settings, dino, 'cuda') != recorded

@@ -34,9 +34,9 @@ def gtsa_checkpoint(tmp_path_factory) -> Path:
         backbone=dict(type='VisionTransformer', arch=dict(TINY_VIT),
                       img_size=PRETRAIN_IMG_SIZE, patch_size=PATCH_SIZE, out_type='featmap'),
         neck=dict(type='GTSAProjector', in_channels=dims, out_channels=48),
-        rotation_head=dict(type='RotationHead', in_channels=dims, hidden_channels=32,
-                           bottleneck_channels=16),
-        patch_size=PATCH_SIZE, region_sizes=(3, 1))
+        head=dict(rotation_head=dict(type='RotationHead', in_channels=dims, hidden_channels=32,
+                                     bottleneck_channels=16),
+                  region_sizes=(3, 1)))
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         Runner.from_cfg(cfg).train()
     return root / 'work' / 'epoch_1.pth'

@@ -32,7 +32,8 @@ def preemption_cfg(work_dir: Path, data: Path):
     path, patch-loss warm-up ending mid-run; checkpoints only at epoch ends, so the one
     written on the signal is what the resume has to use."""
     cfg = tiny_pretrain_cfg(work_dir, data, max_epochs=EPOCHS, batch_size=BATCH,
-                            patch_loss_warmup_epochs=1)
+                            head=dict(patch_loss=dict(
+                                type='PatchCorrespondenceLoss', loss_weight=0.5, warmup_epochs=1)))
     cfg.model.backbone.drop_path_rate = 0.1
     cfg.train_dataloader.update(num_workers=2, persistent_workers=True)
     cfg.default_hooks.checkpoint.update(by_epoch=True, interval=1)

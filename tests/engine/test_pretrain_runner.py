@@ -40,7 +40,7 @@ def test_paper_recipe_numbers():
     assert (crop.global_size, crop.local_size, crop.num_global, crop.num_local) == (224, 96, 2, 8)
     assert cfg.model.backbone.arch == 'deit-small' and cfg.model.backbone.patch_size == 16
     # the authors' `warmup_epochs < epoch` with warmup_epochs = 10: 0-based epochs 0..10 off
-    assert cfg.model.patch_loss_warmup_epochs == cfg.warmup_epochs + 1 == 11
+    assert cfg.model.head.patch_loss.warmup_epochs == cfg.warmup_epochs + 1 == 11
     assert cfg.optim_wrapper.optimizer.fused is True
     assert cfg.env_cfg.cudnn_benchmark is True and cfg.env_cfg.dist_cfg.backend == 'nccl'
 

@@ -23,7 +23,8 @@ def resume_cfg(work_dir: Path, data: Path, num_workers: int = 2):
     after epoch 1, cosine lr / weight decay / teacher momentum, gradient clipping; a
     checkpoint after every iteration."""
     cfg = tiny_pretrain_cfg(work_dir, data, max_epochs=EPOCHS, batch_size=BATCH,
-                            patch_loss_warmup_epochs=1)
+                            head=dict(patch_loss=dict(
+                                type='PatchCorrespondenceLoss', loss_weight=0.5, warmup_epochs=1)))
     cfg.model.backbone.drop_path_rate = 0.1
     cfg.train_dataloader.update(num_workers=num_workers, persistent_workers=num_workers > 0)
     cfg.default_hooks.checkpoint.update(by_epoch=False, interval=1)

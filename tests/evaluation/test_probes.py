@@ -249,12 +249,12 @@ def test_evaluate_backbone_on_colour_coded_classes():
         DenseProbeSettings(probes=('knn', ))
 
 
-def test_label_subset_is_seeded():
+def test_label_subset_indices_are_seeded():
     data = DenseProbeData([np.zeros((2, 2, 3), np.uint8)] * 8, np.arange(8).reshape(8, 1, 1),
                           [], np.zeros((0, 1, 1)), 8)
-    a, b = data.label_subset(0.25, 0), data.label_subset(0.25, 0)
-    np.testing.assert_array_equal(a.train_labels, b.train_labels)
-    assert len(a.train_images) == 2 and data.label_subset(1.0) is data
-    assert not np.array_equal(a.train_labels, data.label_subset(0.25, 5).train_labels)
+    a, b = data.subset_indices(0.25, 0), data.subset_indices(0.25, 0)
+    np.testing.assert_array_equal(a, b)
+    assert len(a) == 2 and list(data.subset_indices(1.0)) == list(range(8))
+    assert not np.array_equal(a, data.subset_indices(0.25, 5))
     with pytest.raises(ValueError):
-        data.label_subset(0)
+        data.subset_indices(0)

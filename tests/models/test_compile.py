@@ -162,7 +162,7 @@ def test_drop_path_draws_new_masks_at_every_graph_replay(tiny_gtsa, tiny_batch, 
                           compile_layers=compile_layers).cuda().train()
         data = model.data_preprocessor(tiny_batch(model, batch_size=2), training=True)
         views = data['inputs']
-        g = model.num_global
+        g = 2  # tiny_batch's GTSAMultiCrop num_global
         feats[rate] = []
         for _ in range(3):  # capture, then two replays of the same input
             feat_g, pred_g, feat_l, pred_l = model.student_passes(torch.cat(views[:g]),

@@ -12,25 +12,26 @@ from gtsa_mm.models.utils import roi_align
 
 def reference_losses(model, inputs, data_samples):
     """Straightforward per-pair, per-sample GTSA losses (the authors' structure)."""
-    g, views = model.num_global, len(inputs)
+    g, views = data_samples[0].global_region_boxes.shape[0], len(inputs)
+    head = model.head
     with torch.no_grad():
         teacher = [model.target_net(inputs[t])[0] for t in range(g)]
     feats = [model.backbone(v)[-1] for v in inputs]
-    preds = [model.predictor(model.neck(f))[0] for f in feats]
+    preds = [head.predictor(model.neck(f))[0] for f in feats]
     region, patch, count = 0., 0., 0
     for t in range(g):
         for s in range(views):
             if s == t:
                 continue
-            size = model.region_sizes[0] if s < g else model.region_sizes[1]
+            size = head.region_sizes[0] if s < g else head.region_sizes[1]
             per_sample_region, per_sample_patch = [], []
             for b, sample in enumerate(data_samples):
                 box_t = sample.global_region_boxes[t, s]
                 box_s = sample.view_region_boxes[s, t]
                 rt = roi_align(teacher[t][b:b + 1], torch.cat([torch.zeros(1), box_t])[None],
-                               size, 1 / model.patch_size)
+                               size, 1 / head.patch_size)
                 rs = roi_align(preds[s][b:b + 1], torch.cat([torch.zeros(1), box_s])[None],
-                               size, 1 / model.patch_size)
+                               size, 1 / head.patch_size)
                 k = int(sample.rotation_label[s] - sample.rotation_label[t])
                 rt = torch.rot90(rt, k, dims=(-2, -1))
                 per_sample_region.append(-F.cosine_similarity(rs, rt, dim=1).mean())
@@ -44,7 +45,7 @@ def reference_losses(model, inputs, data_samples):
             region = region + torch.stack(per_sample_region).mean()
             patch = patch + torch.stack(per_sample_patch).mean()
             count += 1
-    logits = [model.rotation_head(f) for f in feats]
+    logits = [head.rotation_head(f) for f in feats]
     rot = torch.stack([F.cross_entropy(lg, torch.stack([s.rotation_label[v]
                                                         for s in data_samples]))
                        for v, lg in enumerate(logits)]).mean()
@@ -68,7 +69,8 @@ def test_gradients_reach_student_never_teacher(tiny_gtsa, tiny_batch):
     losses = model.loss(data['inputs'], data['data_samples'])
     sum(v for k, v in losses.items() if k.startswith('loss')).backward()
     for name, module in [('backbone', model.backbone), ('neck', model.neck),
-                         ('predictor', model.predictor), ('rotation_head', model.rotation_head)]:
+                         ('predictor', model.head.predictor),
+                         ('rotation_head', model.head.rotation_head)]:
         grads = [p.grad for p in module.parameters() if p.requires_grad]
         assert grads and all(g is not None for g in grads), name
         assert sum(g.abs().sum() for g in grads) > 0, name
@@ -96,7 +98,8 @@ def test_teacher_follows_ema_with_scheduled_momentum(tiny_gtsa, tiny_batch):
 
 
 def test_patch_loss_is_zero_but_reported_during_warmup(tiny_gtsa, tiny_batch):
-    model = tiny_gtsa(patch_loss_warmup_epochs=2).train()
+    model = tiny_gtsa(head=dict(patch_loss=dict(type='PatchCorrespondenceLoss', loss_weight=0.5,
+                                                warmup_epochs=2))).train()
     hub = MessageHub.get_current_instance()
     data = tiny_batch(model)
     hub.update_info('epoch', 1)
@@ -119,25 +122,26 @@ PRETRAIN_CONFIGS = {
                                               ('demo', [0, 1, 2])])
 def test_patch_loss_starts_where_the_authors_start_it(tiny_gtsa, name, zero_epochs):
     """The authors use the patch loss when ``warmup_epochs < epoch`` (0-based epochs,
-    ``warmup_epochs`` = the lr warm-up). Our configs' ``patch_loss_warmup_epochs`` give
+    ``warmup_epochs`` = the lr warm-up). Our configs' ``model.head.patch_loss`` gives
     the same weight at every epoch, through MessageHub's ``epoch`` as MMEngine's loop
-    sets it, and ``patch_loss_warmup_iters = (warmup_epochs + 1) * iters_per_epoch``
-    the same at every iteration."""
+    sets it, and ``warmup_iters = (warmup_epochs + 1) * iters_per_epoch`` the same at
+    every iteration."""
     from mmengine.config import Config
     cfg = Config.fromfile(str(PRETRAIN_CONFIGS[name]))
     warmup_epochs, iters_per_epoch = cfg.warmup_epochs, 5
-    by_epoch = tiny_gtsa(patch_loss_warmup_epochs=cfg.model.patch_loss_warmup_epochs)
-    by_iter = tiny_gtsa(patch_loss_warmup_iters=(warmup_epochs + 1) * iters_per_epoch)
+    by_epoch = tiny_gtsa(head=dict(patch_loss=cfg.model.head.patch_loss.to_dict()))
+    by_iter = tiny_gtsa(head=dict(patch_loss=dict(
+        cfg.model.head.patch_loss.to_dict(), warmup_iters=(warmup_epochs + 1) * iters_per_epoch)))
     hub = MessageHub.get_current_instance()
     zeros = []
     try:
         for epoch in range(cfg.train_cfg.max_epochs):
             authors = 0.5 if warmup_epochs < epoch else 0.
             hub.update_info('epoch', epoch)
-            assert by_epoch.head.patch_loss_weight() == authors, epoch
+            assert by_epoch.head.patch_loss.current_weight() == authors, epoch
             for it in range(epoch * iters_per_epoch, (epoch + 1) * iters_per_epoch):
                 hub.update_info('iter', it)
-                assert by_iter.head.patch_loss_weight() == authors, it
+                assert by_iter.head.patch_loss.current_weight() == authors, it
             if authors == 0:
                 zeros.append(epoch)
     finally:
@@ -147,11 +151,11 @@ def test_patch_loss_starts_where_the_authors_start_it(tiny_gtsa, name, zero_epoc
 
 
 def test_default_patch_loss_warmup_is_the_papers(tiny_gtsa, tiny_batch):
-    """GTSA's default: loss_patch is 0 through 0-based epoch 10 and on at epoch 11."""
+    """GTSAHead's default: loss_patch is 0 through 0-based epoch 10 and on at epoch 11."""
     from gtsa_test_utils import tiny_gtsa_model_cfg
     from mmpretrain.registry import MODELS
     cfg = tiny_gtsa_model_cfg()
-    cfg.pop('patch_loss_warmup_epochs')
+    cfg['head'].pop('patch_loss')
     model = MODELS.build(cfg).train()
     data = tiny_batch(model)
     hub = MessageHub.get_current_instance()
@@ -173,7 +177,7 @@ def test_default_patch_loss_warmup_is_the_papers(tiny_gtsa, tiny_batch):
 def test_ablation_switches_change_what_they_claim(tiny_gtsa, tiny_batch, overrides, missing,
                                                   changed):
     base = tiny_gtsa().train()
-    ablated = tiny_gtsa(**overrides).train()
+    ablated = tiny_gtsa(head=overrides).train()
     ablated.load_state_dict(base.state_dict(), strict=False)  # same weights, one switch
     data = tiny_batch(base, seed=1)
     ref = base.loss(data['inputs'], data['data_samples'])

@@ -9,8 +9,8 @@ from gtsa_mm.models.losses import (
     RegionLoss,
     matched_similarity,
     negative_cosine_similarity,
-    patch_correspondence_loss,
     region_loss,
+    token_similarity,
 )
 
 
@@ -79,10 +79,13 @@ def test_patch_matching_picks_the_known_matches():
     # 8 student tokens are exact copies of teacher tokens, 8 are noise
     student = torch.cat([teacher[:, perm[:8]], torch.randn(1, 8, 32, generator=gen) * 0.01
                          + torch.randn(1, 1, 32, generator=gen)], 1)
-    # the 8 exact copies are the best matches both ways: loss is exactly -1
-    loss = patch_correspondence_loss(student, teacher, num_matches=8)
-    assert math.isclose(loss.item(), -1.0, abs_tol=1e-5)
-    assert patch_correspondence_loss(student, teacher, num_matches=12).item() > -0.999
+    # the 8 exact copies are the best matches both ways: the loss is exactly -weight
+    similarity = token_similarity(student, teacher)
+    half = PatchCorrespondenceLoss(loss_weight=0.5, match_ratio=0.5)
+    assert math.isclose(half.match(similarity).item(), 1.0, abs_tol=1e-5)
+    assert math.isclose(half(half.match(similarity)).item(), -0.5, abs_tol=1e-5)
+    more = PatchCorrespondenceLoss(match_ratio=0.75)  # 12 of 16: noise is kept too
+    assert more.match(similarity).item() < 0.999
 
 
 def test_patch_loss_module_keeps_half_of_student_tokens():
@@ -90,11 +93,9 @@ def test_patch_loss_module_keeps_half_of_student_tokens():
     assert loss.num_matches(196) == 98 and loss.num_matches(36) == 18
 
 
-def test_rotation_head_shapes_and_loss():
-    head = RotationHead(in_channels=8, hidden_channels=16, bottleneck_channels=4,
-                        loss_weight=0.5)
-    logits = head(torch.randn(6, 8, 3, 3))
+def test_rotation_head_reads_the_mean_token():
+    head = RotationHead(in_channels=8, hidden_channels=16, bottleneck_channels=4)
+    maps = torch.randn(6, 8, 3, 3)
+    logits = head(maps)
     assert logits.shape == (6, 4)
-    labels = torch.tensor([0, 1, 2, 3, 0, 1])
-    expected = 0.5 * torch.nn.functional.cross_entropy(logits, labels)
-    torch.testing.assert_close(head.loss(logits, labels), expected)
+    torch.testing.assert_close(head(maps.mean((2, 3), keepdim=True).expand_as(maps)), logits)

@@ -28,9 +28,9 @@ model = dict(
                             feedforward_channels=64),
                   img_size=64, patch_size=8, drop_path_rate=0.),
     neck=dict(in_channels=32, out_channels=48),
-    predictor=dict(in_channels=48, hidden_channels=48, out_channels=48),
-    rotation_head=dict(in_channels=32, hidden_channels=32, bottleneck_channels=16),
-    patch_size=8, region_sizes=(6, 3), patch_loss_warmup_epochs=0)
+    head=dict(predictor=dict(in_channels=48, hidden_channels=48, out_channels=48),
+              rotation_head=dict(in_channels=32, hidden_channels=32, bottleneck_channels=16),
+              patch_loss=dict(warmup_epochs=0), region_sizes=(6, 3)))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='GTSAMultiCrop', global_size=64, local_size=32, num_global=2, num_local=2),
@@ -74,6 +74,11 @@ def test_wheel_ships_configs_and_trains_a_user_config_outside_the_repository(tmp
     assert 'gtsa_mm/.mim/tools/train.py' in names
     assert 'gtsa_mm/.mim/model-index.yml' in names
     assert not any('__pycache__' in name or name.startswith('tests/') for name in names)
+    # the lab tooling stays in the repository: no gtsa_mm_lab, nor the tools that import it
+    assert not any(name.startswith(('gtsa_mm_lab/', 'gtsa_mm/demo', 'gtsa_mm/benchmark'))
+                   for name in names)
+    assert 'gtsa_mm/.mim/tools/demo.py' not in names
+    assert 'gtsa_mm/.mim/tools/convert_checkpoint.py' in names
     metadata = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith('.dist-info/METADATA'))).decode()
     requires = [line for line in metadata.splitlines() if line.startswith('Requires-Dist:')]
@@ -104,7 +109,7 @@ def test_wheel_ships_configs_and_trains_a_user_config_outside_the_repository(tmp
     where = subprocess.run(
         [sys.executable, '-c', 'import gtsa_mm, sys; from mmengine.config import Config; '
          'cfg = Config.fromfile(sys.argv[1]); print(gtsa_mm.__file__); '
-         'print(cfg.model.backbone.arch.embed_dims, cfg.model.region_loss.type)', str(config)],
+         'print(cfg.model.backbone.arch.embed_dims, cfg.model.head.region_loss.type)', str(config)],
         cwd=user, env=env, capture_output=True, text=True, check=True)
     package_file, *values = where.stdout.split()
     assert Path(package_file).is_relative_to(site), where.stdout  # the wheel, not the repo

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from gtsa_test_utils import TOOL_TIMEOUT_S
 
-from gtsa_mm.benchmark.cli import significant
+from gtsa_mm_lab.benchmark.cli import significant
 
 REPO = Path(__file__).resolve().parents[2]
 PIPELINE_STAGES = {'LoadImageFromFile', 'GTSAMultiCrop', 'PackInputs', 'collate'}

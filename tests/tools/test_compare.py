@@ -1,4 +1,4 @@
-"""Tests of tools/compare.py (gtsa_mm.demo.comparison): --help, the budget configs, and
+"""Tests of tools/compare.py (gtsa_mm_lab.demo.comparison): --help, the budget configs, and
 the table / JSON / plot assembly on fake numbers (the real comparison is far too long for
 a test)."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import pytest
 from gtsa_test_utils import END_TO_END_TIMEOUT_S, QUICK_TOOL_TIMEOUT_S, REPO, run_tool
 
-from gtsa_mm.demo import comparison as compare
+from gtsa_mm_lab.demo import comparison as compare
 
 
 def test_help():
@@ -79,7 +79,7 @@ def test_budget_of_two_epochs_has_no_warmup(tmp_path):
     budget = Config.fromfile(str(configs['gtsa']))
     assert [s.type for s in budget.param_scheduler] == ['CosineAnnealingLR',
                                                         'CosineAnnealingWeightDecay']
-    assert budget.model.patch_loss_warmup_epochs == 0
+    assert budget.model.head.patch_loss.warmup_epochs == 0
     dino = Config.fromfile(str(configs['dino'])).model
     assert (dino.teacher_temp_warmup_epochs, dino.freeze_last_layer_epochs) == (1, 0)
 

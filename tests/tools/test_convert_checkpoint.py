@@ -34,14 +34,17 @@ TINY_GTSA = dict(
     backbone=dict(type='VisionTransformer', arch=dict(TINY_VIT), img_size=PRETRAIN_IMG_SIZE,
                   patch_size=PATCH_SIZE, out_type='featmap', drop_path_rate=0.),
     neck=dict(type='GTSAProjector', in_channels=_DIMS, out_channels=48),
-    predictor=dict(type='GTSAPredictor', in_channels=48, hidden_channels=48, out_channels=48),
-    rotation_head=dict(type='RotationHead', in_channels=_DIMS, hidden_channels=32,
-                       bottleneck_channels=16),
-    patch_size=PATCH_SIZE, region_sizes=(3, 1))
+    head=dict(
+        type='GTSAHead',
+        predictor=dict(type='GTSAPredictor', in_channels=48, hidden_channels=48,
+                       out_channels=48),
+        rotation_head=dict(type='RotationHead', in_channels=_DIMS, hidden_channels=32,
+                           bottleneck_channels=16),
+        region_sizes=(3, 1)))
 #: The role of each of the authors' modules in our GTSA: this test's own statement.
 ROLES = {'base_encoder.': 'backbone.', 'momentum_encoder.': 'target_net.module.0.',
          'base_projector.': 'neck.', 'momentum_projector.': 'target_net.module.1.',
-         'base_predictor.': 'predictor.', 'rot_predictor.': 'rotation_head.'}
+         'base_predictor.': 'head.predictor.', 'rot_predictor.': 'head.rotation_head.'}
 
 
 @pytest.fixture(autouse=True)
@@ -130,9 +133,9 @@ def test_converted_modules_compute_what_the_authors_modules_compute(authors, con
         teacher = model.target_net.module
         outputs = {
             'backbone': (feature_map.flatten(2).transpose(1, 2), tokens),
-            'projector + predictor': (model.predictor(model.neck((feature_map, )))[0],
+            'projector + predictor': (model.head.predictor(model.neck((feature_map, )))[0],
                                       prediction),
-            'rotation head': (model.rotation_head(feature_map), rotation),
+            'rotation head': (model.head.rotation_head(feature_map), rotation),
             'teacher backbone + projector': (teacher[1](teacher[0](x))[0], reference.teacher(x)),
         }
     for name, (ours, theirs) in outputs.items():
@@ -196,7 +199,7 @@ def test_full_conversion_on_the_command_line(authors, tiny_config, tmp_path):
                       str(tiny_config))
     assert result.returncode == 0, result.stderr[-3000:]
     assert re.search(r"authors' GTSA -> gtsa_mm GTSA Runner checkpoint: 139 tensors "
-                     r'\(backbone, neck, predictor, rotation_head, target_net\), from 138 '
+                     r'\(backbone, head, neck, target_net\), from 138 '
                      r'source tensors', result.stdout), result.stdout
     meta = torch.load(out, weights_only=True)['meta']
     assert meta['source_layout'] == "authors' GTSA" and meta['source_epoch'] == 99

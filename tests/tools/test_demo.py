@@ -1,4 +1,4 @@
-"""Tests of the demo (gtsa_mm.demo, tools/demo.py) and the demo configs.
+"""Tests of the demo (gtsa_mm_lab.demo, tools/demo.py) and the demo configs.
 
 The fast tests load and build the demo configs and check the stage configs the demo
 derives from them; the slow one runs ``tools/demo.py --quick`` end to end (data,
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from gtsa_test_utils import END_TO_END_TIMEOUT_S, QUICK_TOOL_TIMEOUT_S
 
-import gtsa_mm.demo_data as mdd
-from gtsa_mm.demo import cli, jobs, results, stages
-from gtsa_mm.demo_data.cli import main as make_demo_data
+import gtsa_mm_lab.demo_data as mdd
+from gtsa_mm_lab.demo import cli, jobs, results, stages
+from gtsa_mm_lab.demo_data.cli import main as make_demo_data
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / 'tools'
@@ -93,13 +93,13 @@ def test_pretraining_config_builds():
     cfg = _config(stages.PRETRAIN_CONFIG)
     assert cfg.optim_wrapper.type == 'PerParameterClipOptimWrapper'  # no AMP on a CPU
     assert cfg.optim_wrapper.clip_grad == dict(type='per_parameter_norm', max_norm=3.0)
-    assert cfg.model.patch_loss_warmup_epochs < cfg.train_cfg.max_epochs
+    assert cfg.model.head.patch_loss.warmup_epochs < cfg.train_cfg.max_epochs
     init_default_scope('mmpretrain')
     model = MODELS.build(cfg.model)
     crop = cfg.train_dataloader.dataset.pipeline[1]
     # region sizes fit the global / local token maps
-    assert model.region_sizes[0] <= crop.global_size // model.patch_size
-    assert model.region_sizes[1] <= crop.local_size // model.patch_size
+    assert model.head.region_sizes[0] <= crop.global_size // model.head.patch_size
+    assert model.head.region_sizes[1] <= crop.local_size // model.head.patch_size
 
 
 @pytest.mark.parametrize('path', ['DET_CONFIG', 'SEG_CONFIG'])
@@ -161,7 +161,7 @@ def test_stages_quick(tmp_path):
     pretrain = by_name['pretrain'].config
     assert pretrain.train_dataloader.dataset.data_root == str(tmp_path / 'data' / 'pretrain')
     assert pretrain.train_cfg.max_epochs == 1
-    assert pretrain.model.patch_loss_warmup_epochs == 0
+    assert pretrain.model.head.patch_loss.warmup_epochs == 0
     assert [s.name for s in stages.stages_of(built, 'seg', 'gtsa')] == [
         f'seg_gtsa_seed{seed}' for seed in settings.seeds]
 
@@ -335,7 +335,7 @@ def test_data_of_another_generator_is_regenerated(tmp_path, monkeypatch, meta, r
     (tmp_path / 'meta.json').write_text(json.dumps(dict(meta, complete=True,
                                                         num_images=counts)))
     calls = []
-    monkeypatch.setattr('gtsa_mm.demo_data.cli.main', lambda argv: calls.append(argv) or 0)
+    monkeypatch.setattr('gtsa_mm_lab.demo_data.cli.main', lambda argv: calls.append(argv) or 0)
     said = []
     assert cli.ensure_data(tmp_path, cli.QUICK_DATA_FLAGS, say=said.append) is regenerates
     assert len(calls) == int(regenerates)

@@ -1,4 +1,4 @@
-"""Tests of the demo data generator (gtsa_mm.demo_data, tools/make_demo_data.py) on tiny
+"""Tests of the demo data generator (gtsa_mm_lab.demo_data, tools/make_demo_data.py) on tiny
 data sets (a few images, small sizes)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from gtsa_test_utils import QUICK_TOOL_TIMEOUT_S, run_tool
 
-import gtsa_mm.demo_data as mdd
-from gtsa_mm.demo_data.cli import main, parse_image_size
+import gtsa_mm_lab.demo_data as mdd
+from gtsa_mm_lab.demo_data.cli import main, parse_image_size
 
 cv2 = pytest.importorskip('cv2')
 

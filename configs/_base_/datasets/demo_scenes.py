@@ -1,4 +1,4 @@
-# The demo's unlabelled scenes (gtsa_mm.demo_data: 512 images of 256 px in
+# The demo's unlabelled scenes (gtsa_mm_lab.demo_data: 512 images of 256 px in
 # <demo data>/pretrain/) -> 2 x 64 px global + 4 x 32 px local views, batch 32, one worker.
 _base_ = './gtsa_imagefolder.py'
 

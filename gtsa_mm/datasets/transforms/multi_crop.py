@@ -19,9 +19,9 @@ from mmpretrain.registry import TRANSFORMS
 from gtsa_mm.geometry import (
     GTSA_GEOMETRY_KEYS,
     NUM_ROTATIONS,
-    quarter_turn_matrix,
     sample_overlapping_crops,
     shared_region_boxes,
+    view_matrix,
 )
 
 from .image_ops import (
@@ -199,29 +199,6 @@ class GTSAMultiCrop(BaseTransform):
         return view
 
     # ---------------------------------------------------------------- geometry
-    @staticmethod
-    def view_matrix(box: np.ndarray, size: int, k: int, scale_xy: tuple[float, float]
-                    ) -> np.ndarray:
-        """``2 x 3`` map from a rotated view's pixels to a source image's pixels.
-
-        The view is ``box`` (source-image edge coordinates) resized to ``size``
-        and turned ``k`` quarter turns like ``np.rot90``; ``scale_xy`` is how
-        many full-resolution pixels one pixel of the sampled image spans (1 for
-        the image itself, ~2 for its half-resolution copy). Pixel centres are
-        mapped as ``cv2.resize`` maps them.
-        """
-        x0, y0, x1, y1 = (float(v) for v in box)
-        sx, sy = scale_xy
-        # rotated-view pixel (u, v) -> unrotated-view pixel (x, y): the view's quarter
-        # turn undone, on pixel indices (extent size - 1)
-        rot = quarter_turn_matrix(-int(k), size - 1.)
-        # unrotated-view pixel -> sampled-image pixel
-        ax, ay = (x1 - x0) / size / sx, (y1 - y0) / size / sy
-        crop = np.array([[ax, 0, (x0 + 0.5 * (x1 - x0) / size) / sx - 0.5],
-                         [0, ay, (y0 + 0.5 * (y1 - y0) / size) / sy - 0.5],
-                         [0, 0, 1]], dtype=np.float64)
-        return (crop @ rot)[:2]
-
     @classmethod
     def render_view(cls, pyramid: list[np.ndarray], box: np.ndarray, size: int,
                     k: int) -> np.ndarray:
@@ -231,7 +208,7 @@ class GTSAMultiCrop(BaseTransform):
         per view pixel, so shrinking never skips source pixels (antialiasing
         without filtering the whole crop at full resolution). From the image
         itself an integer box is ``cv2.resize`` of its pixels then
-        ``cv2.rotate`` (the pixel-centre mapping of :meth:`view_matrix`, about
+        ``cv2.rotate`` (the pixel-centre mapping of :func:`~gtsa_mm.geometry.view_matrix`, about
         3x faster than the warp); any other case is one bilinear warp.
         """
         height, width = pyramid[0].shape[:2]
@@ -248,7 +225,7 @@ class GTSAMultiCrop(BaseTransform):
                               interpolation=cv2.INTER_LINEAR)
             return cv2.rotate(view, ROTATE_CODES[k]) if k else view
         scale = (width / src.shape[1], height / src.shape[0])
-        return cv2.warpAffine(src, cls.view_matrix(box, size, k, scale), (size, size),
+        return cv2.warpAffine(src, view_matrix(box, size, k, scale), (size, size),
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REFLECT_101)
 

@@ -39,14 +39,9 @@ def stack_geometry(data_samples: list[DataSample], device: torch.device) -> dict
     return out
 
 
-def check_views(inputs: list[Tensor], geometry: dict[str, Tensor], num_global: int) -> None:
-    """Raise a ``ValueError`` naming the config options when views and model disagree."""
-    num_views, geometry_globals = geometry['view_region_boxes'].shape[1:3]
-    if geometry_globals != num_global:
-        raise ValueError(
-            f'GTSA: model.num_global={num_global}, but the batch has {geometry_globals} '
-            "global views (num_global of the train pipeline's GTSAMultiCrop): set both "
-            'to the same value.')
+def check_views(inputs: list[Tensor], geometry: dict[str, Tensor]) -> int:
+    """The number of global views; a ``ValueError`` when views and geometry disagree."""
+    num_views, num_global = geometry['view_region_boxes'].shape[1:3]
     if len(inputs) != num_views:
         raise ValueError(
             f'GTSA: the batch has {len(inputs)} view tensors but its geometry describes '
@@ -55,23 +50,60 @@ def check_views(inputs: list[Tensor], geometry: dict[str, Tensor], num_global: i
     sizes = [tuple(v.shape[-2:]) for v in inputs]
     if len(set(sizes[:num_global])) > 1 or len(set(sizes[num_global:])) > 1:
         raise ValueError(
-            f'GTSA: view sizes {sizes}: the first model.num_global={num_global} views must '
-            'share one size (GTSAMultiCrop global_size) and the rest another (local_size).')
+            f'GTSA: view sizes {sizes}: the first {num_global} views (GTSAMultiCrop '
+            'num_global) must share one size (global_size) and the rest another '
+            '(local_size).')
+    return num_global
 
 
-def backbone_patch_size(backbone: nn.Module, patch_size: int | None) -> int:
-    """The backbone's patch size, checked against an explicit ``model.patch_size``."""
+def vit_patch_size(backbone: nn.Module) -> int:
+    """The patch side of a ViT backbone: its square patch-embedding stride."""
     projection = getattr(getattr(backbone, 'patch_embed', None), 'projection', None)
     stride = getattr(projection, 'stride', None)
-    own = stride[0] if stride is not None and len(set(stride)) == 1 else None
-    if own is None and patch_size is None:
+    if stride is None or len(set(stride)) != 1:
         raise ValueError(f'GTSA: cannot read the patch size of {type(backbone).__name__} '
-                         '(no square patch_embed.projection stride); set model.patch_size.')
-    if own is not None and patch_size is not None and patch_size != own:
-        raise ValueError(f'GTSA: model.patch_size={patch_size} disagrees with the backbone '
-                         f'(model.backbone.patch_size={own}); drop model.patch_size, it is '
-                         'read from the backbone.')
-    return own if own is not None else patch_size
+                         '(no square patch_embed.projection stride): GTSA needs a ViT '
+                         'backbone such as mmpretrain VisionTransformer.')
+    return int(stride[0])
+
+
+#: Options of ``model`` that moved into ``model.head`` (or out of the model), and where.
+MOVED_OPTIONS = {
+    'predictor': 'model.head.predictor',
+    'rotation_head': 'model.head.rotation_head (its loss_weight: '
+                     'model.head.rotation_loss.loss_weight)',
+    'region_loss': 'model.head.region_loss',
+    'patch_loss': 'model.head.patch_loss',
+    'region_sizes': 'model.head.region_sizes',
+    'target': 'model.head.target',
+    'patch_loss_warmup_epochs': 'model.head.patch_loss.warmup_epochs',
+    'patch_loss_warmup_iters': 'model.head.patch_loss.warmup_iters',
+    'num_global': "nowhere: it is read from the batch (the train pipeline's GTSAMultiCrop "
+                  'num_global)',
+    'patch_size': 'nowhere: it is read from model.backbone.patch_size',
+}
+
+#: Submodules that moved into the head: old state-dict prefix -> new.
+MOVED_STATE_PREFIXES = {'predictor.': 'head.predictor.', 'rotation_head.': 'head.rotation_head.'}
+
+
+def map_moved_state_keys(state_dict: dict, prefix: str = '') -> list[str]:
+    """Rename, in place, the keys of checkpoints written before the predictor and the
+    rotation head moved into ``GTSAHead`` (``predictor.*`` -> ``head.predictor.*``,
+    ``rotation_head.*`` -> ``head.rotation_head.*``); returns the old keys renamed."""
+    renamed = []
+    for key in list(state_dict):
+        for old, new in MOVED_STATE_PREFIXES.items():
+            if key.startswith(prefix + old):
+                state_dict[prefix + new + key[len(prefix + old):]] = state_dict.pop(key)
+                renamed.append(key)
+                break
+    return renamed
+
+
+def _map_moved_state_keys_on_load(module, state_dict, prefix, *args) -> None:
+    """``load_state_dict`` pre-hook of :class:`GTSA`: :func:`map_moved_state_keys`."""
+    map_moved_state_keys(state_dict, prefix)
 
 
 @MODELS.register_module()
@@ -82,52 +114,20 @@ class GTSA(BaseSelfSupervisor):
     with a Geometric Transformation Sensitive Architecture
     <https://arxiv.org/abs/2304.08014>`_.
 
-    The student (backbone -> projector -> predictor) sees all views; the teacher
-    (EMA of backbone -> projector) sees the global views; the rotation head reads
-    the student backbone's maps. :class:`~gtsa_mm.models.heads.GTSAHead`, built
-    from the loss options below, computes and weights the three terms over all
-    (teacher global view, other view) pairs: region (shared regions, the
-    teacher's turned to the student's orientation), patch correspondence (off
-    during warm-up) and rotation prediction.
+    Wired as MMPretrain's BYOL: the student is ``backbone -> neck`` (projector) and
+    the head's predictor; the teacher is the EMA of ``backbone -> neck`` and sees the
+    global views; ``head`` (:class:`~gtsa_mm.models.heads.GTSAHead`) holds the
+    predictor, the rotation head and the three losses with their weights.
 
     Args:
         backbone (dict): Student backbone, a ``VisionTransformer`` with
-            ``out_type='featmap'`` (patch tokens as a map).
+            ``out_type='featmap'`` (patch tokens as a map). Its patch size is the
+            head's.
         neck (dict): Projector (``GTSAProjector``), shared by the EMA teacher.
-        predictor (dict): Student predictor (``GTSAPredictor``).
-        rotation_head (dict, optional): ``RotationHead``; None disables the
-            rotation loss (ablation). Its ``loss_weight`` is the rotation term's
-            weight (default 0.5).
-        region_loss (dict): ``RegionLoss`` config; its ``loss_weight`` is the
-            region term's weight (default 1.0).
-        patch_loss (dict, optional): ``PatchCorrespondenceLoss`` config, its
-            ``loss_weight`` the patch term's weight after warm-up (default 0.5);
-            None disables the patch loss (ablation).
-        num_global (int): Global (teacher) views; the inputs list starts with
-            them. Must equal the pipeline's ``GTSAMultiCrop`` ``num_global``
-            (checked on every batch). Defaults to 2.
-        patch_size (int, optional): Input pixels per map cell. Defaults to None:
-            read from the backbone (an explicit value must agree with it).
-        region_sizes (tuple[int, int]): RoI output side for student views of
-            global / local size. Defaults to (10, 4).
-        target (str): ``'region'`` (GTSA) or ``'global'``: match spatially
-            pooled maps instead of shared regions (ablation).
+        head (dict): ``GTSAHead``: predictor, rotation head, losses and weights.
         base_momentum (float): ``1 - teacher momentum`` at the start (MMPretrain
             convention). Defaults to 0.004 (teacher momentum 0.996).
         end_momentum (float): Same at the end of training. Defaults to 0 (1.0).
-        patch_loss_warmup_epochs (int): Number of epochs, from the first, with
-            patch-loss weight 0: the weight is 0 while the 0-based epoch
-            (MessageHub ``epoch``, as MMEngine's loops count it) is
-            ``< patch_loss_warmup_epochs``. The authors switch the loss on when
-            ``warmup_epochs < epoch`` (0-based epochs; ``warmup_epochs`` = 10, the
-            lr warm-up), i.e. epochs 0..10 have weight 0 and the loss starts at
-            epoch 11: that is ``patch_loss_warmup_epochs = warmup_epochs + 1``.
-            Defaults to 11 (the paper's recipe).
-        patch_loss_warmup_iters (int, optional): Iterations with weight 0, for
-            iteration-based loops: the weight is 0 while the 0-based MessageHub
-            ``iter`` is ``< patch_loss_warmup_iters``; overrides the epochs when
-            set. ``(warmup_epochs + 1) * iters_per_epoch`` gives the authors'
-            boundary.
         cuda_graphs (bool): Capture the student and teacher network passes in
             CUDA graphs on the first CUDA training step and replay them after
             (single GPU, fixed batch shapes; see
@@ -142,47 +142,39 @@ class GTSA(BaseSelfSupervisor):
         data_preprocessor (dict, optional): Defaults to
             ``MultiViewDataPreprocessor``.
         init_cfg (dict | list, optional): Initialisation config.
+
+    Checkpoints written before the predictor and the rotation head moved into the
+    head load unchanged (:func:`map_moved_state_keys` renames their keys on load).
     """
 
     def __init__(self,
                  backbone: dict,
                  neck: dict,
-                 predictor: dict,
-                 rotation_head: dict | None = dict(type='RotationHead'),
-                 region_loss: dict = dict(type='RegionLoss', loss_weight=1.0),
-                 patch_loss: dict | None = dict(type='PatchCorrespondenceLoss',
-                                                loss_weight=0.5),
-                 num_global: int = 2,
-                 patch_size: int | None = None,
-                 region_sizes: tuple[int, int] = (10, 4),
-                 target: str = 'region',
+                 head: dict,
                  base_momentum: float = 0.004,
                  end_momentum: float = 0.,
-                 patch_loss_warmup_epochs: int = 11,
-                 patch_loss_warmup_iters: int | None = None,
                  cuda_graphs: bool = False,
                  compile_layers: bool | dict = False,
                  pretrained: str | None = None,
                  data_preprocessor: dict | None = None,
-                 init_cfg: dict | list | None = None) -> None:
+                 init_cfg: dict | list | None = None,
+                 **moved) -> None:
+        if moved:
+            unknown = sorted(set(moved) - set(MOVED_OPTIONS))
+            if unknown:
+                raise TypeError(f'GTSA got unexpected options {unknown}')
+            lines = '\n'.join(f'  model.{k} -> {MOVED_OPTIONS[k]}' for k in sorted(moved))
+            raise TypeError('GTSA: these options of the model moved; set them where they '
+                            f'are now (docs/architecture.md):\n{lines}')
         data_preprocessor = data_preprocessor or dict(type='MultiViewDataPreprocessor')
         super().__init__(backbone=backbone, neck=neck, pretrained=pretrained,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.predictor = MODELS.build(predictor)
-        loss_weights = {}
-        self.rotation_head = None
-        if rotation_head:
-            rotation_head = dict(rotation_head)
-            if 'loss_weight' in rotation_head:
-                loss_weights['loss_rotation'] = rotation_head.pop('loss_weight')
-            self.rotation_head = MODELS.build(rotation_head)
-        self.head = MODELS.build(dict(
-            type='GTSAHead', num_global=num_global,
-            patch_size=backbone_patch_size(self.backbone, patch_size),
-            region_sizes=region_sizes, region_loss=region_loss, patch_loss=patch_loss,
-            loss_weights=loss_weights, target=target,
-            patch_loss_warmup_epochs=patch_loss_warmup_epochs,
-            patch_loss_warmup_iters=patch_loss_warmup_iters))
+        patch_size = vit_patch_size(self.backbone)
+        if head.get('patch_size', patch_size) != patch_size:
+            raise ValueError(f"GTSA: model.head.patch_size={head['patch_size']} disagrees with "
+                             f'the backbone (model.backbone.patch_size={patch_size}); drop it, '
+                             'the head reads the backbone\'s.')
+        self.head = MODELS.build(head, default_args=dict(patch_size=patch_size))
         self.target_net = ForeachCosineEMA(
             nn.Sequential(self.backbone, self.neck), momentum=base_momentum,
             end_momentum=end_momentum)
@@ -191,20 +183,9 @@ class GTSA(BaseSelfSupervisor):
             for vit in (self.backbone, self.target_net.module[0]):
                 compile_vit_layers(vit, **kwargs)
         # a plain attribute (not a submodule): nothing is added to the state dict
-        self._cuda_graphs = (GTSACUDAGraphs(self.backbone, self.neck, self.predictor,
+        self._cuda_graphs = (GTSACUDAGraphs(self.backbone, self.neck, self.head.predictor,
                                             self.target_net) if cuda_graphs else None)
-
-    @property
-    def num_global(self) -> int:
-        return self.head.num_global
-
-    @property
-    def patch_size(self) -> int:
-        return self.head.patch_size
-
-    @property
-    def region_sizes(self) -> tuple[int, int]:
-        return self.head.region_sizes
+        self.register_load_state_dict_pre_hook(_map_moved_state_keys_on_load)
 
     def train(self, mode: bool = True) -> GTSA:
         """Keep the teacher deterministic (no drop path) while the student trains."""
@@ -227,12 +208,13 @@ class GTSA(BaseSelfSupervisor):
             replayed = self._cuda_graphs.student_passes(global_views, local_views)
             if replayed is not None:
                 return replayed
+        predictor = self.head.predictor
         feat_global = self.backbone(global_views)[-1]
-        pred_global = self.predictor(self.neck(feat_global))[0]
+        pred_global = predictor(self.neck(feat_global))[0]
         feat_local = pred_local = None
         if local_views is not None:
             feat_local = self.backbone(local_views)[-1]
-            pred_local = self.predictor(self.neck(feat_local))[0]
+            pred_local = predictor(self.neck(feat_local))[0]
         return feat_global, pred_global, feat_local, pred_local
 
     def teacher_pass(self, global_views: Tensor) -> Tensor:
@@ -246,21 +228,11 @@ class GTSA(BaseSelfSupervisor):
 
     def loss(self, inputs: list[Tensor], data_samples: list[DataSample],
              **kwargs) -> dict[str, Tensor]:
-        """Losses of one batch.
-
-        Args:
-            inputs (list[Tensor]): ``V`` view batches ``(B, 3, h, w)``; global
-                views first, all global views of one size, all local views of
-                one size.
-            data_samples (list[DataSample]): Carry the ``GTSAMultiCrop`` geometry.
-
-        Returns:
-            dict: ``loss_region``, ``loss_patch`` (0 during warm-up),
-            ``loss_rotation``, and the unweighted ``patch_similarity``.
-        """
+        """Losses of one batch: ``V`` view batches ``(B, 3, h, w)``, the global views
+        first, and the ``GTSAMultiCrop`` geometry in ``data_samples``; see
+        :meth:`GTSAHead.loss <gtsa_mm.models.heads.GTSAHead.loss>` for the terms."""
         geometry = stack_geometry(data_samples, inputs[0].device)
-        check_views(inputs, geometry, self.num_global)
-        g = self.num_global
+        g = check_views(inputs, geometry)
         global_views = torch.cat(inputs[:g])
         local_views = torch.cat(inputs[g:]) if len(inputs) > g else None
         feat_global, pred_global, feat_local, pred_local = self.student_passes(
@@ -268,9 +240,5 @@ class GTSA(BaseSelfSupervisor):
         with torch.no_grad():
             self.target_net.update_parameters(nn.Sequential(self.backbone, self.neck))
         teacher = self.teacher_pass(global_views)
-
-        rotation_logits = None
-        if self.rotation_head is not None:
-            maps = [feat_global] + ([feat_local] if feat_local is not None else [])
-            rotation_logits = torch.cat([self.rotation_head(m) for m in maps])
-        return self.head.loss(teacher, pred_global, pred_local, rotation_logits, geometry)
+        return self.head.loss(teacher, pred_global, pred_local, feat_global, feat_local,
+                               geometry)

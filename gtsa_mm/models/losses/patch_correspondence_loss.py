@@ -3,13 +3,11 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import MessageHub
 from mmpretrain.registry import MODELS
 from torch import Tensor, nn
 
-__all__ = [
-    'PatchCorrespondenceLoss', 'matched_similarity', 'patch_correspondence_loss',
-    'token_similarity'
-]
+__all__ = ['PatchCorrespondenceLoss', 'matched_similarity', 'token_similarity']
 
 
 def matched_similarity(similarity: Tensor, num_matches: int) -> Tensor:
@@ -39,34 +37,56 @@ def token_similarity(student_tokens: Tensor, teacher_tokens: Tensor) -> Tensor:
                         F.normalize(teacher_tokens.detach(), dim=-1).transpose(-1, -2))
 
 
-def patch_correspondence_loss(student_tokens: Tensor, teacher_tokens: Tensor,
-                              num_matches: int) -> Tensor:
-    """``-matched_similarity`` of student and (detached) teacher tokens."""
-    return -matched_similarity(token_similarity(student_tokens, teacher_tokens).float(),
-                               num_matches)
-
-
 @MODELS.register_module()
 class PatchCorrespondenceLoss(nn.Module):
-    """Module form of :func:`patch_correspondence_loss`, from token similarities.
+    """``-weight * matched_similarity``: pull the best-matching token pairs together.
+
+    ``GTSAHead`` computes :meth:`match` of each group of view pairs, averages the
+    groups (that mean is logged as ``patch_similarity``) and calls the module on it;
+    ``loss(loss.match(similarity))`` is the loss of one group of pairs.
+
+    The weight is ``loss_weight``, except during the warm-up, when it is 0: while the
+    0-based MessageHub ``epoch`` (as MMEngine's loops count it) is ``< warmup_epochs``,
+    or, when ``warmup_iters`` is set, while the 0-based MessageHub ``iter`` is
+    ``< warmup_iters``. The authors switch the loss on when ``warmup_epochs < epoch``
+    (0-based epochs; their ``warmup_epochs`` = 10, the lr warm-up), i.e. epochs 0..10
+    have weight 0 and the loss starts at epoch 11: ``warmup_epochs`` here is their
+    ``warmup_epochs + 1`` (11 in the paper's config).
 
     Args:
-        loss_weight (float): Weight of this module's output. Defaults to 1.0. In
-            ``GTSA`` the config's ``loss_weight`` is the patch term's weight, which
-            ``GTSAHead`` applies (0 during warm-up; the paper's 0.5 after).
+        loss_weight (float): Weight after the warm-up (the paper's 0.5). Defaults to 1.0.
         match_ratio (float): Kept matches as a fraction of the student view's
             tokens (98 of 196 for 224 px, 18 of 36 for 96 px). Defaults to 0.5.
+        warmup_epochs (int): Epochs, from the first, with weight 0. Defaults to 0.
+        warmup_iters (int, optional): Iterations with weight 0, for iteration-based
+            loops; overrides ``warmup_epochs`` when set.
+            ``(authors' warmup_epochs + 1) * iters_per_epoch`` gives their boundary.
     """
 
-    def __init__(self, loss_weight: float = 1.0, match_ratio: float = 0.5) -> None:
+    def __init__(self, loss_weight: float = 1.0, match_ratio: float = 0.5,
+                 warmup_epochs: int = 0, warmup_iters: int | None = None) -> None:
         super().__init__()
         self.loss_weight = loss_weight
         self.match_ratio = match_ratio
+        self.warmup_epochs = warmup_epochs
+        self.warmup_iters = warmup_iters
 
     def num_matches(self, num_student_tokens: int) -> int:
         return max(1, int(num_student_tokens * self.match_ratio))
 
-    def forward(self, similarity: Tensor) -> Tensor:
-        """``-loss_weight * matched_similarity`` of ``(..., Ns, Nt)`` similarities."""
-        return -self.loss_weight * matched_similarity(
-            similarity.float(), self.num_matches(similarity.shape[-2]))
+    def match(self, similarity: Tensor) -> Tensor:
+        """Unweighted :func:`matched_similarity` of ``(..., Ns, Nt)`` similarities."""
+        return matched_similarity(similarity.float(), self.num_matches(similarity.shape[-2]))
+
+    def current_weight(self) -> float:
+        """The weight at the current epoch / iteration: 0 during warm-up."""
+        hub = MessageHub.get_current_instance()
+        if self.warmup_iters is not None:
+            warm = hub.get_info('iter', 0) < self.warmup_iters
+        else:
+            warm = hub.get_info('epoch', 0) < self.warmup_epochs
+        return 0. if warm else self.loss_weight
+
+    def forward(self, matched: Tensor) -> Tensor:
+        """``-current_weight() * matched`` of a :meth:`match` result."""
+        return -self.current_weight() * matched

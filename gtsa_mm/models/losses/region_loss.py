@@ -38,12 +38,12 @@ def region_loss(student_regions: Tensor, teacher_regions: Tensor,
 
 @MODELS.register_module()
 class RegionLoss(nn.Module):
-    """Module form of :func:`region_loss` with a weight.
+    """Module form of :func:`region_loss`, scaled by its ``loss_weight``.
 
     Args:
-        loss_weight (float): Weight of this module's output. Defaults to 1.0. In
-            ``GTSA`` the config's ``loss_weight`` is the region term's weight,
-            which ``GTSAHead`` applies.
+        loss_weight (float): Weight of this module's output (the region term's
+            weight in ``GTSAHead``: ``model.head.region_loss.loss_weight``).
+            Defaults to 1.0.
         rotate_target (bool): Rotate the teacher regions to the student's
             orientation (GTSA). ``False`` gives the rotation-invariant ablation:
             the student is asked to match the unrotated teacher. Defaults to True.

@@ -39,11 +39,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from gtsa_mm.geometry import NUM_ROTATIONS, quarter_turn
+from gtsa_mm.geometry import NUM_ROTATIONS, rot90_cell_table
 
 
 def _axis_weights(start: Tensor, length: Tensor, output_size: int, size: int,
@@ -130,19 +129,8 @@ def roi_align(features: Tensor, rois: Tensor, output_size: int,
 
 
 def rot90_table(size: int, device: torch.device | None = None) -> Tensor:
-    """``(4, size * size)`` cell permutations of ``torch.rot90(grid, k)``, k = 0..3.
-
-    Row ``k`` lists, for each cell of the turned grid, the source cell: the cell's
-    index point ``(col, row)`` turned back by ``k`` with
-    :func:`gtsa_mm.geometry.quarter_turn` (the views' rule, on indices: extent
-    ``size - 1``).
-    """
-    rows, cols = np.mgrid[0:size, 0:size]
-    cells = np.stack([cols, rows], -1).reshape(-1, 2)  # (x, y) of every turned cell
-    k = -np.arange(NUM_ROTATIONS)[:, None]  # turn back
-    source_x, source_y = np.moveaxis(quarter_turn(cells, k, size - 1), -1, 0)
-    table = np.rint(source_y * size + source_x).astype(np.int64)
-    return torch.from_numpy(table).to(device)
+    """:func:`gtsa_mm.geometry.rot90_cell_table` of ``size`` as a tensor on ``device``."""
+    return torch.from_numpy(rot90_cell_table(size)).to(device)
 
 
 def rot90_batched(x: Tensor, k: Tensor, table: Tensor | None = None) -> Tensor:

@@ -28,10 +28,10 @@ DINO_CONFIG = REPO / 'configs/dino/dino_vit-tiny-p8_1xb32-coslr-24e_demo.py'
 #: name -> --cfg-options on top of the GTSA budget config (None: the DINO config)
 VARIANTS: dict[str, list[str] | None] = {
     'gtsa': [],
-    'no_rotation': ['model.rotation_head=None'],
-    'no_patch': ['model.patch_loss=None'],
-    'no_rotate_target': ['model.region_loss.rotate_target=False'],
-    'global_target': ['model.target=global'],
+    'no_rotation': ['model.head.rotation_head=None'],
+    'no_patch': ['model.head.patch_loss=None'],
+    'no_rotate_target': ['model.head.region_loss.rotate_target=False'],
+    'global_target': ['model.head.target=global'],
     'dino': None,
 }
 
@@ -321,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     epochs = args.epochs or Config.fromfile(str(PRETRAIN_CONFIG)).train_cfg.max_epochs
     data_root = Path(args.data_root)
     if not (data_root / 'meta.json').is_file():
-        from gtsa_mm.demo_data.cli import main as make_demo_data
+        from gtsa_mm_lab.demo_data.cli import main as make_demo_data
 
         status = make_demo_data(['--out', str(data_root)])
         if status:

@@ -32,7 +32,7 @@ def pretrain_schedule(epochs: int, warmup_epochs: int, lr: float) -> list[dict]:
 
 
 def patch_loss_warmup_epochs(epochs: int, warmup_epochs: int) -> int:
-    """GTSA's ``patch_loss_warmup_epochs``: the authors' boundary, the patch loss off
+    """GTSA's ``model.head.patch_loss.warmup_epochs``: the authors' boundary, the patch loss off
     through the last lr warm-up epoch, and on for at least the last epoch."""
     return min(warmup_epochs + 1, epochs - 1) if warmup_epochs else 0
 
@@ -62,6 +62,7 @@ def set_epoch_counted_settings(cfg, epochs: int, warmup_epochs: int) -> None:
     if cfg.model.type == 'DINO':
         cfg.model.update(dino_schedule(epochs))
     else:
-        cfg.model.patch_loss_warmup_epochs = patch_loss_warmup_epochs(epochs, warmup_epochs)
+        cfg.model.head.patch_loss.warmup_epochs = patch_loss_warmup_epochs(epochs,
+                                                                           warmup_epochs)
     cfg.train_cfg.max_epochs = cfg.max_epochs = epochs
     cfg.warmup_epochs = warmup_epochs

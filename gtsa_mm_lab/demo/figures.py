@@ -242,7 +242,7 @@ def make_figures(stages: Sequence, checkpoint: Path, data_root: Path, work_dir: 
     if 'pretrain' in by_name:
         stage = by_name['pretrain']
         path = plot_pretrain_losses(stage.work_dir, work_dir / 'pretrain_losses.png',
-                                    stage.config.model.patch_loss_warmup_epochs)
+                                    stage.config.model.head.patch_loss.warmup_epochs)
         if path:
             written.append(path)
     inits = {'GTSA init': 'gtsa', 'random init': 'scratch'}

@@ -33,8 +33,8 @@ def ensure_data(data_root: Path, flags: dict, say) -> bool:
 
     Returns whether it generated anything.
     """
-    from gtsa_mm.demo_data import GENERATOR_VERSION, GeneratorConfig
-    from gtsa_mm.demo_data.cli import main as make_demo_data
+    from gtsa_mm_lab.demo_data import GENERATOR_VERSION, GeneratorConfig
+    from gtsa_mm_lab.demo_data.cli import main as make_demo_data
 
     meta_file = data_root / 'meta.json'
     if meta_file.is_file():

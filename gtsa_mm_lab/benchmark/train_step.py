@@ -22,6 +22,8 @@ from .flops import count_flops
 
 REPO = Path(__file__).resolve().parents[2]
 PAPER_SCHEDULE = REPO / 'configs/_base_/schedules/gtsa_adamw-coslr-100e.py'
+#: Global views of the benchmark's crops (the paper's).
+NUM_GLOBAL = 2
 
 ARCHS = {
     # the paper: ViT-S/16 on 2 x 224 + 8 x 96 crops
@@ -45,11 +47,13 @@ def build_model(spec: dict, num_local: int, device: str, cuda_graphs: bool = Fal
                       patch_size=spec['patch'], drop_path_rate=drop_path_rate,
                       out_type='featmap'),
         neck=dict(type='GTSAProjector', in_channels=spec['embed'], out_channels=spec['proj']),
-        predictor=dict(type='GTSAPredictor', in_channels=spec['proj'],
-                       hidden_channels=spec['proj'], out_channels=spec['proj']),
-        rotation_head=dict(type='RotationHead', in_channels=spec['embed']),
-        patch_size=spec['patch'], region_sizes=spec['region_sizes'],
-        patch_loss_warmup_epochs=0, cuda_graphs=cuda_graphs, compile_layers=compile_layers)
+        head=dict(type='GTSAHead',
+                  predictor=dict(type='GTSAPredictor', in_channels=spec['proj'],
+                                 hidden_channels=spec['proj'], out_channels=spec['proj']),
+                  rotation_head=dict(type='RotationHead', in_channels=spec['embed']),
+                  patch_loss=dict(type='PatchCorrespondenceLoss', loss_weight=0.5),
+                  region_sizes=spec['region_sizes']),
+        cuda_graphs=cuda_graphs, compile_layers=compile_layers)
     model = MODELS.build(cfg)
     model.init_weights()
     return model.to(device).train()
@@ -59,7 +63,8 @@ def make_batches(spec: dict, batch_size: int, num_local: int, count: int = 2) ->
     from mmengine.dataset import default_collate
     from mmpretrain.registry import TRANSFORMS
     crop = TRANSFORMS.build(dict(type='GTSAMultiCrop', global_size=spec['global_size'],
-                                 local_size=spec['local_size'], num_local=num_local, seed=0))
+                                 local_size=spec['local_size'], num_global=NUM_GLOBAL,
+                                 num_local=num_local, seed=0))
     pack = TRANSFORMS.build(dict(type='PackInputs', algorithm_keys=GTSA_GEOMETRY_KEYS))
     rng = np.random.default_rng(0)
     batches = []
@@ -87,14 +92,14 @@ def step_flops(model, batch, amp: str, device: str) -> int:
 
 def network_loss(model, inputs: list) -> torch.Tensor:
     """The same passes on the same crops (CUDA graphs too, when on), loss = mean of outputs."""
-    g = model.num_global
+    g = NUM_GLOBAL
     global_views = torch.cat(inputs[:g])
     local_views = torch.cat(inputs[g:]) if len(inputs) > g else None
     feat_g, pred_g, feat_l, pred_l = model.student_passes(global_views, local_views)
     total = 0.
     for feat, pred in ((feat_g, pred_g), (feat_l, pred_l)):
         if feat is not None:
-            total = total + pred.float().mean() + model.rotation_head(feat).float().mean()
+            total = total + pred.float().mean() + model.head.rotation_head(feat).float().mean()
     teacher = model.teacher_pass(global_views)
     return total + 0. * teacher.float().mean()
 

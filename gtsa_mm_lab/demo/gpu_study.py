@@ -2,7 +2,7 @@
 GTSA vs. DINO with the paper's ViT-S/16 and crops, pretrained for equal wall-clock time on
 one GPU, then probed frozen.
 
-1. Data: :func:`ensure_study_data` draws the demo's scenes (:mod:`gtsa_mm.demo_data`) at
+1. Data: :func:`ensure_study_data` draws the demo's scenes (:mod:`gtsa_mm_lab.demo_data`) at
    320 px, 10,000 unlabelled ones for pretraining (in parallel, byte-identical to
    ``tools/make_demo_data.py`` with the same flags) and 256 + 64 labelled ones for the
    probes.
@@ -86,7 +86,7 @@ QUICK_SETTINGS = StudySettings(minutes=0.1, num_pretrain=16, image_size=96, num_
 
 # -------------------------------------------------------------------------------- data
 def _write_pretrain_image(job: tuple) -> None:
-    from gtsa_mm.demo_data.dataset import (
+    from gtsa_mm_lab.demo_data.dataset import (
         encode_jpeg,
         image_name,
         make_pretrain_image,
@@ -110,7 +110,7 @@ def ensure_study_data(root: Path, settings: StudySettings, workers: int, say) ->
     by ``workers`` processes. Data already there is kept; missing images are added."""
     from multiprocessing import get_context
 
-    from gtsa_mm.demo_data.dataset import (
+    from gtsa_mm_lab.demo_data.dataset import (
         META_FILE,
         GeneratorConfig,
         generate,
@@ -175,11 +175,11 @@ def _tiny(cfg, method: str) -> None:
                               out_channels=256)
         cfg.model.loss.out_channels = 256
     else:
-        cfg.model.update(patch_size=8, region_sizes=(6, 3))
         cfg.model.neck.update(in_channels=dims, out_channels=64)
-        cfg.model.predictor.update(in_channels=64, hidden_channels=64, out_channels=64)
-        cfg.model.rotation_head.update(in_channels=dims, hidden_channels=64,
-                                       bottleneck_channels=16)
+        head = cfg.model.head
+        head.region_sizes = (6, 3)
+        head.predictor.update(in_channels=64, hidden_channels=64, out_channels=64)
+        head.rotation_head.update(in_channels=dims, hidden_channels=64, bottleneck_channels=16)
 
 
 def study_config(method: str, settings: StudySettings, data_root: Path, work_dir: Path,
@@ -243,8 +243,8 @@ def timing_config(cfg, iters: int, log_interval: int | None = None):
     shorter interval would carry the slow first iterations into the later windows.
     """
     cfg = copy.deepcopy(cfg)
-    if 'patch_loss_warmup_epochs' in cfg.model:
-        cfg.model.patch_loss_warmup_epochs = 0
+    if cfg.model.type == 'GTSA' and cfg.model.head.get('patch_loss'):
+        cfg.model.head.patch_loss.warmup_epochs = 0
     cfg.train_dataloader.dataset.indices = iters * cfg.train_dataloader.batch_size
     cfg.train_cfg.max_epochs = 1
     cfg.default_hooks.checkpoint = None

@@ -1,4 +1,4 @@
-"""Rendering of a :class:`~gtsa_mm.demo_data.scenes.Scene`: sky, hills, textured ground,
+"""Rendering of a :class:`~gtsa_mm_lab.demo_data.scenes.Scene`: sky, hills, textured ground,
 clutter, lit and shadowed objects, and the map of which labelled object each pixel shows."""
 from __future__ import annotations
 
