@@ -108,6 +108,30 @@ def atomic_write_bytes(data: bytes | memoryview, filepath: str | Path, fsync: bo
         _fsync_dir(directory)
 
 
+#: The file in the work dir that names the checkpoint ``--resume`` loads (MMEngine's name).
+POINTER_FILE = 'last_checkpoint'
+
+
+def pointer_path(work_dir: str) -> str:
+    """``work_dir/last_checkpoint``."""
+    return osp.join(work_dir, POINTER_FILE)
+
+
+def read_pointer(work_dir: str) -> str | None:
+    """The checkpoint ``work_dir/last_checkpoint`` names, or None (no file, or empty)."""
+    path = pointer_path(work_dir)
+    if not osp.isfile(path):
+        return None
+    with open(path, encoding='utf-8') as f:
+        return f.read().strip() or None
+
+
+def point_to(work_dir: str, checkpoint: str, fsync: bool = True) -> None:
+    """Make ``work_dir/last_checkpoint`` name ``checkpoint``, atomically; the one writer
+    of the pointer (the save hook and out-of-schedule saves both call it)."""
+    atomic_write_bytes(checkpoint.encode('utf-8'), pointer_path(work_dir), fsync=fsync)
+
+
 @register_backend(ATOMIC_BACKEND, force=True)
 class AtomicLocalBackend(LocalBackend):
     """MMEngine's local file backend, with atomic :meth:`put` and
@@ -195,7 +219,7 @@ class AtomicCheckpointHook(CheckpointHook):
         pointer = None
         path = runner._load_from
         if path is None:  # --resume without a path: what MMEngine will pick
-            pointer = osp.join(runner.work_dir, 'last_checkpoint')
+            pointer = pointer_path(runner.work_dir)
             path = find_latest_checkpoint(runner.work_dir)
             if path is None or '://' in path:
                 return
@@ -268,10 +292,7 @@ class AtomicCheckpointHook(CheckpointHook):
 
         if not is_main_process():
             return
-        atomic_write_bytes(
-            self.last_ckpt.encode('utf-8'),
-            osp.join(runner.work_dir, 'last_checkpoint'),
-            fsync=self.fsync)
+        point_to(runner.work_dir, self.last_ckpt, fsync=self.fsync)
         if outdated_step is not None:
             outdated = self.file_backend.join_path(self.out_dir,
                                                    self.filename_tmpl.format(outdated_step))
@@ -311,6 +332,5 @@ def save_iteration_checkpoint(runner, filename: str | None = None, out_dir: str 
     if hook is not None:
         hook.last_ckpt = path
     if is_main_process():
-        atomic_write_bytes(path.encode('utf-8'), osp.join(runner.work_dir, 'last_checkpoint'),
-                           fsync=fsync)
+        point_to(runner.work_dir, path, fsync=fsync)
     return path

@@ -1,7 +1,6 @@
 """Stop training at the first NaN or infinite loss, before anything is saved."""
 from __future__ import annotations
 
-import os.path as osp
 from collections.abc import Sequence
 
 import torch
@@ -9,6 +8,8 @@ from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import HOOKS
+
+from .atomic_checkpoint_hook import pointer_path, read_pointer
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -99,11 +100,8 @@ class NonFiniteLossHook(Hook):
             terms = 'a loss on another rank'
         finite = ', '.join(f'{name}={value:.4g}' for name, value in good.items())
 
-        pointer = osp.join(runner.work_dir, 'last_checkpoint')
-        last_ckpt = None
-        if osp.isfile(pointer):
-            with open(pointer, encoding='utf-8') as f:
-                last_ckpt = f.read().strip() or None
+        pointer = pointer_path(runner.work_dir)
+        last_ckpt = read_pointer(runner.work_dir)
         if last_ckpt:
             checkpoint = (f'The last good checkpoint is untouched: {last_ckpt} (named in '
                           f'{pointer}); nothing was saved for this iteration.')
