@@ -22,7 +22,7 @@ from ..evaluation.backbones import (
     normalisation,
 )
 from ..evaluation.dense_evaluator import extract_maps, to_batch
-from ..models.algorithms.gtsa import vit_patch_size
+from ..models.utils import vit_patch_size
 
 __all__ = [
     'VIEW_TRANSFORMS', 'Correspondences', 'LoadedBackbone', 'last_block_attention', 'load_vit',

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..models.algorithms.gtsa import vit_patch_size
+from ..models.utils import vit_patch_size
 from .features import (
     LoadedBackbone,
     last_block_attention,

@@ -14,7 +14,7 @@ from mmengine.runner import Runner, find_latest_checkpoint
 from torch.utils.data import Dataset
 
 import gtsa_mm  # noqa: F401  (lets torch.load(weights_only=True) read Runner checkpoints)
-from gtsa_mm.engine.hooks import atomic_checkpoint_hook
+from gtsa_mm.engine.hooks import ExactResumeHook, atomic_checkpoint_hook
 from gtsa_mm.engine.hooks.atomic_checkpoint_hook import (
     AtomicCheckpointHook,
     CheckpointWriteError,
@@ -45,7 +45,7 @@ class RecordStart(Hook):
         self.start_iter = runner.iter
 
 
-def make_runner(work_dir, max_iters, resume=False, hooks=()):
+def make_runner(work_dir, max_iters, resume=False, load_from=None, hooks=(), **hook_args):
     return Runner(
         model=toy_linear_model(),
         work_dir=work_dir,
@@ -55,10 +55,15 @@ def make_runner(work_dir, max_iters, resume=False, hooks=()):
             batch_size=2, num_workers=0, collate_fn=dict(type='default_collate')),
         train_cfg=dict(by_epoch=False, max_iters=max_iters),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.01)),
-        default_hooks=dict(checkpoint=AtomicCheckpointHook(
-            interval=1, by_epoch=False, max_keep_ckpts=1)),
+        default_hooks=dict(
+            checkpoint=AtomicCheckpointHook(
+                **dict(dict(interval=1, by_epoch=False, max_keep_ckpts=1), **hook_args)),
+            sampler_seed=ExactResumeHook()),
         custom_hooks=list(hooks),
         resume=resume,
+        load_from=load_from,
+        # what Runner.from_cfg (tools/train.py) keeps in runner.cfg, where hooks read it
+        cfg=dict(resume=resume, load_from=load_from),
         # The scope real configs use; a Runner makes its scope the current one
         # for later tests too, and 'mmengine' would hide MMPretrain's registries.
         default_scope='mmpretrain',
@@ -256,9 +261,8 @@ def test_resume_from_a_damaged_checkpoint_names_it_and_the_good_one(tmp_path, ho
     damage(last, how)
     before = sha256(last)
     assert checkpoint_problem(last) is not None and checkpoint_problem(good) is None
-    resumed = make_runner(work_dir, max_iters=5, resume=True)
-    if explicit:
-        resumed._load_from = last
+    resumed = make_runner(work_dir, max_iters=5, resume=True,
+                          load_from=last if explicit else None)
     with pytest.raises(CorruptCheckpointError) as info:
         resumed.train()
     message = str(info.value)
@@ -276,3 +280,77 @@ def test_check_resume_checkpoint_without_a_good_one(tmp_path):
     legacy = tmp_path / 'legacy.pth'  # torch's pre-zip format still loads
     torch.save({'w': torch.ones(2)}, legacy, _use_new_zipfile_serialization=False)
     assert checkpoint_problem(str(legacy)) is None
+
+
+def test_resume_with_an_empty_pointer_names_the_newest_complete_checkpoint(tmp_path):
+    work_dir = str(tmp_path)
+    make_runner(work_dir, max_iters=2).train()
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    open(pointer, 'w').close()  # a save killed inside MMEngine's in-place pointer write
+    resumed = make_runner(work_dir, max_iters=4, resume=True)
+    with pytest.raises(CorruptCheckpointError) as info:
+        resumed.train()
+    message = str(info.value)
+    assert f"'{pointer}' is empty" in message
+    assert f"--resume {osp.join(work_dir, 'iter_2.pth')}" in message
+    assert resumed.iter == 0
+
+
+class ScoreByIteration(Hook):
+    """Validation metrics that improve at iterations 2 and 4 and worsen at 3."""
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        score = {1: 0.1, 2: 0.5, 3: 0.2, 4: 0.9}[runner.iter + 1]
+        for hook in runner.hooks:  # a validation, as seen by the checkpoint hook
+            if isinstance(hook, AtomicCheckpointHook):
+                hook.after_val_epoch(runner, metrics={'acc': score})
+
+
+def test_a_new_best_replaces_the_old_one_only_after_it_is_saved(tmp_path, monkeypatch):
+    work_dir = str(tmp_path)
+    real_write = atomic_checkpoint_hook._write_all
+    writes = []
+
+    def record(file, data):
+        writes.append((file.name, sorted(os.listdir(work_dir))))
+        real_write(file, data)
+
+    monkeypatch.setattr(atomic_checkpoint_hook, '_write_all', record)
+    make_runner(work_dir, max_iters=4, hooks=[ScoreByIteration()], save_best='acc',
+                rule='greater').train()
+    # MMEngine names a best checkpoint by runner.iter: the 2nd and 4th iterations' are
+    # best_acc_iter_1 and best_acc_iter_3; each new one is written beside the old one
+    for new, old in (('best_acc_iter_1', 'best_acc_iter_0'),
+                     ('best_acc_iter_3', 'best_acc_iter_1')):
+        listing = next(listing for name, listing in writes if new in name)
+        assert f'{old}.pth' in listing, (new, listing)
+    names = sorted(n for n in os.listdir(work_dir) if n.endswith('.pth'))
+    assert names == ['best_acc_iter_3.pth', 'iter_4.pth']
+    assert open(osp.join(work_dir, 'last_checkpoint')).read() == osp.join(work_dir,
+                                                                          'iter_4.pth')
+
+
+def test_deferred_removals_keep_current_files_and_drop_on_discard(tmp_path):
+    from mmengine.fileio import LocalBackend
+
+    from gtsa_mm.engine.hooks.atomic_checkpoint_hook import DeferredRemovals
+    old, current, kept = (tmp_path / n for n in ('old.pth', 'current.pth', 'kept.pth'))
+    for path in (old, current, kept):
+        path.write_bytes(b'x')
+    backend = DeferredRemovals(LocalBackend())
+    backend.remove(str(kept))
+    backend.discard()
+    backend.remove(str(old))
+    backend.remove(str(current))
+    assert old.exists() and current.exists()  # nothing happens before flush
+    assert backend.join_path(str(tmp_path), 'a') == str(tmp_path / 'a')  # the rest delegates
+    backend.flush(keep={str(current)})
+    assert not old.exists() and current.exists() and kept.exists()
+    assert backend.pending == []
+
+
+def test_the_hook_overrides_only_public_methods_of_checkpoint_hook():
+    from mmengine.hooks import CheckpointHook
+    overridden = [name for name in vars(AtomicCheckpointHook)
+                  if callable(getattr(CheckpointHook, name, None)) and name != '__init__']
+    assert overridden and all(not name.startswith('_') for name in overridden), overridden

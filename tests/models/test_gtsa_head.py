@@ -103,12 +103,16 @@ def test_options_that_moved_into_the_head_are_named(tiny_gtsa, option, where):
         tiny_gtsa(**{option: 2})
 
 
-def test_checkpoints_of_the_layout_before_the_head_load_strictly(tiny_gtsa, tiny_batch):
+def test_checkpoints_of_the_layout_before_the_head_load_strictly(tiny_gtsa, tiny_batch,
+                                                                 monkeypatch):
     """A state dict of the earlier layout (``predictor.*`` and ``rotation_head.*`` beside
     the head) loads strictly, through MMEngine's loader too, and gives the same losses."""
     from mmengine.runner.checkpoint import load_state_dict
 
+    from gtsa_mm.models.algorithms import gtsa as gtsa_module
     from gtsa_mm.models.algorithms.gtsa import MOVED_STATE_PREFIXES
+    logged = []
+    monkeypatch.setattr(gtsa_module, 'print_log', lambda message, **kwargs: logged.append(message))
     MessageHub.get_current_instance().update_info('max_iters', 10)  # the EMA's schedule
     source = tiny_gtsa().train()
     state = {k: v.clone() for k, v in source.state_dict().items()}
@@ -136,3 +140,7 @@ def test_checkpoints_of_the_layout_before_the_head_load_strictly(tiny_gtsa, tiny
         assert list(out) == list(expected)
         for key in expected:
             torch.testing.assert_close(out[key], expected[key])
+    renamed = sum(k.startswith(tuple(MOVED_STATE_PREFIXES)) for k in old)
+    assert logged == [logged[0]] * 2 and f'renamed {renamed} state-dict keys' in logged[0]
+    tiny_gtsa().load_state_dict(state, strict=True)  # the current layout: nothing to say
+    assert len(logged) == 2

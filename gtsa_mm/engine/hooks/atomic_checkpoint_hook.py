@@ -8,19 +8,21 @@ leave a truncated checkpoint that resume then picks, an empty pointer (resume
 silently starts from scratch), or no good checkpoint at all.
 
 :class:`AtomicCheckpointHook` is a drop-in ``CheckpointHook``: name it as
-``default_hooks.checkpoint.type``. It writes every file to a temporary file in
-the same folder, flushes it to disk and ``os.replace``-s it onto the final name
-(atomic on POSIX file systems), updates ``last_checkpoint`` the same way, and
-deletes outdated checkpoints only after the new one is in place. The atomic
-writes go through :class:`AtomicLocalBackend`, an MMEngine file backend, so
-they cover every file the hook saves (``best_*`` checkpoints too) without
-repeating MMEngine's saving code.
+``default_hooks.checkpoint.type``. It changes MMEngine's saving only at public
+points. Every file goes through :class:`AtomicLocalBackend`, an MMEngine file
+backend that writes to a temporary file in the same folder, flushes it to disk and
+``os.replace``-s it onto the final name (atomic on POSIX file systems), so it covers
+every file the hook saves (``best_*`` checkpoints too) without repeating MMEngine's
+saving code. The hook's own ``file_backend`` defers deletions
+(:class:`DeferredRemovals`) until the hook methods that save have saved, and then
+rewrites ``last_checkpoint`` atomically (:func:`point_to`, the one writer of the
+pointer in this package).
 
 It also fails early and clearly: a checkpoint folder that cannot be written stops
 training before the first iteration (or, if it fills up later, at the save) with an
-error naming the path and the previous checkpoint, which stays untouched; and a
-``--resume`` checkpoint that is truncated or damaged stops the run before loading,
-naming the file and the newest complete checkpoint beside it.
+error naming the path and the previous checkpoint, which stays untouched. A
+``--resume`` checkpoint that is truncated or damaged is refused where resuming is
+handled, by :class:`~gtsa_mm.engine.hooks.ExactResumeHook` (checkpoint_check.py).
 """
 from __future__ import annotations
 
@@ -33,11 +35,8 @@ from pathlib import Path
 from mmengine.dist import is_main_process
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
-from mmengine.runner import find_latest_checkpoint
 from mmengine.utils import mkdir_or_exist
 from mmpretrain.registry import HOOKS
-
-from .checkpoint_check import check_resume_checkpoint
 
 ATOMIC_BACKEND = 'atomic_local'
 
@@ -170,6 +169,47 @@ class AtomicLocalBackend(LocalBackend):
         atomic_write_bytes(obj.encode(encoding), filepath, fsync=self.fsync)
 
 
+class DeferredRemovals:
+    """A file backend whose ``remove`` and ``rmtree`` wait for :meth:`flush`.
+
+    :class:`AtomicCheckpointHook` puts its ``file_backend`` in one, so the outdated
+    checkpoints MMEngine's hook deletes before saving the next one are deleted only
+    after that one is saved (:meth:`flush`), or not at all if saving fails
+    (:meth:`discard`). Everything else goes to the wrapped backend.
+
+    Args:
+        backend: The file backend (or ``FileClient``) to wrap.
+    """
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self.pending: list[tuple[str, str]] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self.backend, name)
+
+    def remove(self, filepath) -> None:
+        self.pending.append(('remove', str(filepath)))
+
+    def rmtree(self, dir_path) -> None:  # DeepSpeed saves checkpoints as folders
+        self.pending.append(('rmtree', str(dir_path)))
+
+    def discard(self) -> None:
+        """Forget the deletions asked for since the last flush."""
+        self.pending.clear()
+
+    def flush(self, keep=()) -> None:
+        """Carry out the deletions asked for, except of the paths in ``keep``."""
+        pending, self.pending = self.pending, []
+        for operation, path in pending:
+            if path in keep:
+                continue
+            if operation == 'remove' and self.backend.isfile(path):
+                self.backend.remove(path)
+            elif operation == 'rmtree' and self.backend.isdir(path):
+                self.backend.rmtree(path)
+
+
 @HOOKS.register_module()
 class AtomicCheckpointHook(CheckpointHook):
     """A ``CheckpointHook`` whose files are complete or absent after a crash.
@@ -180,15 +220,28 @@ class AtomicCheckpointHook(CheckpointHook):
     - checkpoints are written to a temporary file in the same folder and
       renamed into place (:class:`AtomicLocalBackend`), so no file with a
       checkpoint's name is ever truncated;
-    - ``work_dir/last_checkpoint``, which ``--resume`` follows, is replaced
-      the same way, and only after the checkpoint it names is complete;
-    - with ``max_keep_ckpts``, the outdated checkpoint is deleted after the new
-      one is saved, not before, so a good checkpoint always exists.
+    - with ``max_keep_ckpts`` (and ``save_best``), the outdated checkpoint is
+      deleted after the new one is saved and ``last_checkpoint`` names it, not
+      before, so a good checkpoint always exists;
+    - ``work_dir/last_checkpoint``, which ``--resume`` follows, is rewritten
+      atomically and flushed to disk after each save (:func:`point_to`);
+    - a save that fails (full disk, read-only folder) stops training with an
+      error naming the file and the previous checkpoint, which stays in place
+      and named by ``last_checkpoint``.
+
+    The hook changes MMEngine's saving only at public points: the file backend
+    named by ``backend_args`` (the hook's ``file_backend`` defers deletions) and
+    the hook methods that save (``after_train_iter``, ``after_train_epoch``,
+    ``after_val_epoch``), which it wraps. The one step left to MMEngine is its
+    in-place write of ``last_checkpoint`` right after a complete save, which the
+    hook then replaces atomically; a crash inside that write can leave the
+    pointer empty, and ``--resume`` then stops with the newest complete
+    checkpoint's name (:class:`~gtsa_mm.engine.hooks.ExactResumeHook`).
 
     When ``backend_args`` or ``file_client_args`` are given, or ``out_dir``
     is a remote URI (``s3://...``), the given storage is used as is (object
-    stores replace objects atomically anyway); the pointer file and the
-    deletion order are still handled as above.
+    stores replace objects atomically anyway); the deletion order and the
+    error on a failed save are the same.
 
     Example::
 
@@ -211,26 +264,11 @@ class AtomicCheckpointHook(CheckpointHook):
         if self.backend_args is None and self.file_client_args is None and '://' not in out_dir:
             self.backend_args = dict(backend=ATOMIC_BACKEND, fsync=fsync)
 
-    def before_run(self, runner) -> None:
-        """Check the checkpoint ``--resume`` is about to load (before it is loaded)."""
-        super().before_run(runner)
-        if not runner._resume:
-            return
-        pointer = None
-        path = runner._load_from
-        if path is None:  # --resume without a path: what MMEngine will pick
-            pointer = pointer_path(runner.work_dir)
-            path = find_latest_checkpoint(runner.work_dir)
-            if path is None or '://' in path:
-                return
-            pointer = pointer if osp.isfile(pointer) else None
-        elif '://' in str(path):
-            return
-        check_resume_checkpoint(str(path), pointer)
-
     def before_train(self, runner) -> None:
-        """Fail now, not after the first interval, if checkpoints cannot be written."""
+        """Defer the hook's deletions; fail now, not after the first interval, if
+        checkpoints cannot be written."""
         super().before_train(runner)
+        self.file_backend = DeferredRemovals(self.file_backend)
         out_dir = os.fspath(self.out_dir)
         if not is_main_process() or '://' in out_dir:
             return
@@ -245,62 +283,47 @@ class AtomicCheckpointHook(CheckpointHook):
                 'writable or choose another one (--work-dir, or default_hooks.checkpoint.'
                 'out_dir)') from err
 
-    def _save_checkpoint_with_step(self, runner, step: int, meta: dict) -> None:
-        previous = self.last_ckpt or runner.message_hub.get_info('last_ckpt')
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        with self._saving(runner):
+            super().after_train_iter(runner, batch_idx, data_batch, outputs)
+
+    def after_train_epoch(self, runner) -> None:
+        with self._saving(runner):
+            super().after_train_epoch(runner)
+
+    def after_val_epoch(self, runner, metrics) -> None:
+        with self._saving(runner):
+            super().after_val_epoch(runner, metrics)
+
+    def _current_files(self) -> set[str]:
+        """The checkpoints this hook has just made current (never deleted)."""
+        best = [getattr(self, 'best_ckpt_path', None),
+                *getattr(self, 'best_ckpt_path_dict', {}).values()]
+        return {str(p) for p in (self.last_ckpt, *best) if p is not None}
+
+    @contextlib.contextmanager
+    def _saving(self, runner):
+        """Around MMEngine's saving: on success point ``last_checkpoint`` at the new
+        checkpoint atomically, then delete what MMEngine marked outdated; on failure
+        delete nothing and name the previous checkpoint."""
+        before = self.last_ckpt
+        previous = before or runner.message_hub.get_info('last_ckpt')
         try:
-            self._save_and_point(runner, step, meta)
-        except CheckpointWriteError as err:
+            yield
+        except BaseException as err:
+            self.file_backend.discard()
             self.last_ckpt = previous
             runner.message_hub.update_info('last_ckpt', previous)
+            if not isinstance(err, CheckpointWriteError):
+                raise
             kept = (f"The previous checkpoint is untouched: '{previous}'; last_checkpoint "
                     'still names it' if previous else 'No earlier checkpoint of this run exists')
             raise CheckpointWriteError(
                 err.errno, f'{err.strerror}. {kept}. Free space or make the folder writable, '
                 'then continue with --resume') from err
-
-    def _save_and_point(self, runner, step: int, meta: dict) -> None:
-        """Save the checkpoint of ``step``, then update the pointer, then
-        delete the outdated checkpoint.
-
-        Args:
-            runner (Runner): The runner of the training process.
-            step (int): The epoch or iteration that names the checkpoint.
-            meta (dict): Meta information saved in the checkpoint.
-        """
-        outdated_step = None
-        # The best-checkpoint logic may save the same step twice; count it once.
-        if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids
-                                            and self.keep_ckpt_ids[-1] == step):
-            if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
-                outdated_step = self.keep_ckpt_ids.popleft()
-            self.keep_ckpt_ids.append(step)
-            runner.message_hub.update_info('keep_ckpt_ids', list(self.keep_ckpt_ids))
-
-        ckpt_filename = self.filename_tmpl.format(step)
-        self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
-        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        runner.save_checkpoint(
-            self.out_dir,
-            ckpt_filename,
-            self.file_client_args,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
-
-        if not is_main_process():
-            return
-        point_to(runner.work_dir, self.last_ckpt, fsync=self.fsync)
-        if outdated_step is not None:
-            outdated = self.file_backend.join_path(self.out_dir,
-                                                   self.filename_tmpl.format(outdated_step))
-            if outdated != self.last_ckpt:
-                if self.file_backend.isfile(outdated):
-                    self.file_backend.remove(outdated)
-                elif self.file_backend.isdir(outdated):  # DeepSpeed saves folders
-                    self.file_backend.rmtree(outdated)
+        if self.last_ckpt not in (None, before) and is_main_process():
+            point_to(runner.work_dir, self.last_ckpt, fsync=self.fsync)
+        self.file_backend.flush(keep=self._current_files())
 
 
 def save_iteration_checkpoint(runner, filename: str | None = None, out_dir: str | None = None,

@@ -82,3 +82,36 @@ def check_resume_checkpoint(path: str, pointer: str | None = None) -> None:
     raise CorruptCheckpointError(
         f"Cannot resume from checkpoint '{path}'{named}: {problem}. Nothing was loaded or "
         f'changed. {advice}')
+
+
+def check_resume_settings(resume: bool, load_from: str | None, work_dir: str) -> None:
+    """Refuse, before anything is loaded, the checkpoint a Runner's resume would load
+    if it is incomplete or damaged, or if ``last_checkpoint`` is empty.
+
+    Args:
+        resume (bool): The Runner's ``resume`` setting (``--resume``).
+        load_from (str, optional): ``--resume PATH``; None resumes from the
+            checkpoint ``work_dir/last_checkpoint`` names.
+        work_dir (str): The Runner's work dir.
+    """
+    if not resume:
+        return
+    if load_from is not None:
+        if '://' not in str(load_from):
+            check_resume_checkpoint(str(load_from))
+        return
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return  # MMEngine starts from scratch and says so
+    with open(pointer, encoding='utf-8') as f:
+        path = f.read().strip()
+    if not path:
+        good = newest_good_checkpoint(work_dir)
+        advice = (f"The newest complete checkpoint there is '{good}': continue from it with "
+                  f'--resume {good}' if good else
+                  'No complete checkpoint was found there; start without --resume.')
+        raise CorruptCheckpointError(
+            f"Cannot resume: '{pointer}' is empty (a save was interrupted while writing it). "
+            f'Nothing was loaded or changed. {advice}')
+    if '://' not in path:
+        check_resume_checkpoint(path, pointer)

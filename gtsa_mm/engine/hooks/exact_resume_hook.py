@@ -11,6 +11,8 @@ from mmengine.logging import print_log
 from mmengine.runner import EpochBasedTrainLoop
 from mmpretrain.registry import HOOKS
 
+from .checkpoint_check import check_resume_settings
+
 
 def iteration_seed(seed: int, iteration: int) -> int:
     """A 64-bit seed for ``iteration`` of a run seeded with ``seed``."""
@@ -42,6 +44,12 @@ class ExactResumeHook(DistSamplerSeedHook):
       restored, so resuming a run with ``randomness.seed=None`` keeps its
       order.
 
+    - **A damaged checkpoint** (cut short, a failed CRC) or an empty
+      ``last_checkpoint`` stops ``--resume`` before anything is loaded, with the
+      file's name and the newest complete checkpoint beside it. The hook reads
+      ``resume`` and ``load_from`` from ``runner.cfg``, which every Runner built
+      with ``Runner.from_cfg`` (``tools/train.py``, ``mim train``) carries.
+
     Like ``DistSamplerSeedHook``, it sets the sampler's epoch before each
     epoch; use it in its place: ``default_hooks.sampler_seed``.
     """
@@ -56,6 +64,11 @@ class ExactResumeHook(DistSamplerSeedHook):
         if sampler is None or not hasattr(sampler, 'set_epoch'):
             sampler = getattr(getattr(loader, 'batch_sampler', None), 'sampler', None)
         return sampler
+
+    def before_run(self, runner) -> None:
+        """Check the checkpoint ``--resume`` is about to load (before it is loaded)."""
+        check_resume_settings(runner.cfg.get('resume', False), runner.cfg.get('load_from'),
+                              runner.work_dir)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         sampler = self._sampler(runner)

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import torch
+from mmengine.logging import print_log
 from mmpretrain.models.selfsup import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor, nn
 
 from gtsa_mm.geometry import GTSA_GEOMETRY_KEYS
-from gtsa_mm.models.utils import ForeachCosineEMA
+from gtsa_mm.models.utils import ForeachCosineEMA, vit_patch_size
 from gtsa_mm.models.utils.compile import compile_vit_layers
 from gtsa_mm.models.utils.cuda_graphs import GTSACUDAGraphs
 
@@ -56,17 +57,6 @@ def check_views(inputs: list[Tensor], geometry: dict[str, Tensor]) -> int:
     return num_global
 
 
-def vit_patch_size(backbone: nn.Module) -> int:
-    """The patch side of a ViT backbone: its square patch-embedding stride."""
-    projection = getattr(getattr(backbone, 'patch_embed', None), 'projection', None)
-    stride = getattr(projection, 'stride', None)
-    if stride is None or len(set(stride)) != 1:
-        raise ValueError(f'GTSA: cannot read the patch size of {type(backbone).__name__} '
-                         '(no square patch_embed.projection stride): GTSA needs a ViT '
-                         'backbone such as mmpretrain VisionTransformer.')
-    return int(stride[0])
-
-
 #: Options of ``model`` that moved into ``model.head`` (or out of the model), and where.
 MOVED_OPTIONS = {
     'predictor': 'model.head.predictor',
@@ -102,8 +92,14 @@ def map_moved_state_keys(state_dict: dict, prefix: str = '') -> list[str]:
 
 
 def _map_moved_state_keys_on_load(module, state_dict, prefix, *args) -> None:
-    """``load_state_dict`` pre-hook of :class:`GTSA`: :func:`map_moved_state_keys`."""
-    map_moved_state_keys(state_dict, prefix)
+    """``load_state_dict`` pre-hook of :class:`GTSA`: :func:`map_moved_state_keys`, and
+    a log line when it renamed any."""
+    renamed = map_moved_state_keys(state_dict, prefix)
+    if renamed:
+        print_log(f'GTSA: renamed {len(renamed)} state-dict keys of a checkpoint written '
+                  'before the predictor and rotation head moved into GTSAHead '
+                  f'({", ".join(f"{old}* -> {new}*" for old, new in MOVED_STATE_PREFIXES.items())}'
+                  ')', logger='current')
 
 
 @MODELS.register_module()
