@@ -134,3 +134,22 @@ def test_gt_box_probe_on_pixels(r18):
     res = dd.gt_box_probe(model, cfg, 'pixels', 0, scale=96, steps=5, output_size=1)
     assert res['num_train'] >= 1 and res['num_val'] >= 2
     assert 0 <= res['val_acc'] <= 1 and 0 < res['chance'] <= 1
+
+
+def test_demo_vit_feature_maps_are_aligned_with_the_image():
+    """A bright patch moves the demo ViT's and its neck's maps most where it lies (no
+    transposition or shift between image and features), on a non-square input."""
+    torch.manual_seed(0)
+    model, _ = dd.load_detector(REPO / 'configs' / 'mmdet' /
+                                'mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-4e_demo.py',
+                                cfg_options={'model.backbone.init_cfg': None})
+    image = torch.zeros(1, 3, 192, 256)
+    patched = image.clone()
+    patched[:, :, 16:40, 200:232] = 2.  # rows 16-40, columns 200-232
+    with torch.no_grad():
+        base, moved = model.backbone(image), model.backbone(patched)
+        neck_base, neck_moved = model.neck(base), model.neck(moved)
+    for a, b, stride in ((base[0], moved[0], 8), (neck_base[0], neck_moved[0], 4)):
+        diff = (a - b).abs().sum(1)[0]
+        y, x = divmod(diff.flatten().argmax().item(), diff.shape[1])
+        assert 16 <= (y + 0.5) * stride <= 40 + stride and 200 <= (x + 0.5) * stride <= 232
