@@ -386,62 +386,69 @@ def gt_box_probe(model, cfg, source: str = 'neck', level: int = 0, scale: int | 
 # a picture: predictions beside the ground truth
 # ---------------------------------------------------------------------------------------
 @torch.no_grad()
-def draw_predictions(model, cfg, out: Path, num_images: int = 3, score_thr: float = 0.3,
-                     first: int = 0) -> Path:
-    """A PNG with one row per validation image: the ground-truth boxes and masks (left) and
-    the detector's (right, scores >= ``score_thr``), in the frame of the network's input."""
+def draw_predictions(models, cfg, out: Path, num_images: int = 3, top_k: int = 5,
+                     score_thr: float = 0.0, first: int = 0) -> Path:
+    """A PNG with one row per validation image: the ground-truth boxes and masks, then the
+    ``top_k`` highest-scoring detections (scores >= ``score_thr``) of each detector, in the
+    frame of the network's input. ``models``: a detector or ``{column title: detector}``
+    (detectors of one data pipeline, ``cfg``'s)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     from PIL import Image
 
+    if not isinstance(models, dict):
+        models = {'prediction': models}
     classes = cfg.metainfo['classes']
     colours = plt.get_cmap('tab10')
     rows = []
-    for batch in _batches(cfg.val_dataloader.dataset, first + num_images, 1):
-        data = model.data_preprocessor(batch, False)
-        sample = data['data_samples'][0]
-        if len(rows) < first:
-            rows.append(None)
+    for index, batch in enumerate(_batches(cfg.val_dataloader.dataset, first + num_images, 1)):
+        if index < first:
             continue
-        pred = model.predict(data['inputs'], data['data_samples'], rescale=False)[0]
+        panels = []
+        for model in models.values():
+            data = model.data_preprocessor(batch, False)
+            sample = data['data_samples'][0]
+            pred = model.predict(data['inputs'], data['data_samples'], rescale=False)[0]
+            p = pred.pred_instances
+            order = p.scores.argsort(descending=True)[:top_k]
+            p = p[order[p.scores[order] >= score_thr]]
+            panels.append((box_tensor(p.bboxes), p.labels,
+                           p.masks.cpu().numpy() if 'masks' in p else None, p.scores))
+        gt = sample.gt_instances
+        panels.insert(0, (box_tensor(gt.bboxes), gt.labels,
+                          gt.masks.to_ndarray() if 'masks' in gt else None, None))
         h, w = sample.img_shape
         image = np.asarray(Image.open(sample.img_path).convert('RGB').resize((w, h)))
-        gt = sample.gt_instances
-        keep = pred.pred_instances.scores >= score_thr
-        p = pred.pred_instances[keep]
-        rows.append((image,
-                     (box_tensor(gt.bboxes), gt.labels, gt.masks.to_ndarray()
-                      if hasattr(gt, 'masks') else None, None),
-                     (box_tensor(p.bboxes), p.labels,
-                      p.masks.cpu().numpy() if 'masks' in p else None, p.scores)))
-    rows = [r for r in rows if r is not None]
-    fig, axes = plt.subplots(len(rows), 2, figsize=(5, 2.5 * len(rows)), squeeze=False)
-    for (image, *panels), ax_row in zip(rows, axes, strict=True):
-        for (boxes, labels, masks, scores), ax, title in zip(
-                panels, ax_row, ('ground truth', f'prediction (score >= {score_thr})'),
-                strict=True):
+        rows.append((image, panels))
+    titles = ['ground truth'] + [f'{name} (top {top_k})' for name in models]
+    fig, axes = plt.subplots(len(rows), len(titles),
+                             figsize=(2.2 * len(titles), 2.2 * len(rows)), squeeze=False)
+    for (image, panels), ax_row in zip(rows, axes, strict=True):
+        for (boxes, labels, masks, scores), ax, title in zip(panels, ax_row, titles,
+                                                             strict=True):
             shown = image.astype(float) / 255
             if masks is not None:
                 for m, lab in zip(masks, labels.tolist(), strict=True):
-                    c = np.array(colours(lab % 10)[:3])
-                    shown[m.astype(bool)] = 0.45 * shown[m.astype(bool)] + 0.55 * c
+                    m = m.astype(bool)
+                    shown[m] = 0.5 * shown[m] + 0.5 * np.array(colours(lab % 10)[:3])
             ax.imshow(shown)
             for i, (box, lab) in enumerate(zip(boxes.tolist(), labels.tolist(),
                                                strict=True)):
                 x1, y1, x2, y2 = box
                 ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False,
-                                           color=colours(lab % 10), lw=1))
+                                           color=colours(lab % 10), lw=0.8))
                 text = classes[lab] if scores is None else f'{classes[lab]} {scores[i]:.2f}'
-                ax.text(x1, y1 - 1, text, fontsize=4, color='white',
-                        bbox=dict(facecolor=colours(lab % 10), pad=0.5, lw=0))
-            ax.set_title(title, fontsize=7)
+                ax.text(x1, y1 - 1, text, fontsize=3.5, color='white',
+                        bbox=dict(facecolor=colours(lab % 10), pad=0.3, lw=0))
+            ax.set_title(title, fontsize=6)
             ax.axis('off')
-    fig.tight_layout()
+    fig.tight_layout(pad=0.3)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=100)
     plt.close(fig)
+    Image.open(out).convert('RGB').quantize(colors=256).save(out, optimize=True)  # ~3x smaller
     return out
 
 
@@ -494,7 +501,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--draw', type=Path,
                         help='also draw predictions beside the ground truth (PNG)')
     parser.add_argument('--draw-images', type=int, default=3)
-    parser.add_argument('--score-thr', type=float, default=0.3)
+    parser.add_argument('--draw-top-k', type=int, default=5,
+                        help='detections drawn per image (highest scores)')
+    parser.add_argument('--draw-with', nargs=3, action='append', default=[],
+                        metavar=('CONFIG', 'CHECKPOINT', 'LABEL'),
+                        help='another detector drawn in a further column (repeatable)')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='key=value overrides of the config (Python literals)')
     args = parser.parse_args(argv)
@@ -522,5 +533,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1))
     if args.draw:
-        print(f'wrote {draw_predictions(model, cfg, args.draw, args.draw_images, args.score_thr)}')
+        models = {label: model}
+        for other_config, other_checkpoint, other_label in args.draw_with:
+            models[other_label] = load_detector(other_config, other_checkpoint)[0]
+        out = draw_predictions(models, cfg, args.draw, args.draw_images, args.draw_top_k)
+        print(f'wrote {out}')
     return 0

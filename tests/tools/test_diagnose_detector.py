@@ -110,7 +110,10 @@ def test_cli_prints_tables(r18, demo_data, tmp_path, capsys, monkeypatch):
     ckpt.parent.mkdir()
     torch.save(dict(state_dict=model.state_dict()), ckpt)
     monkeypatch.setenv('GTSA_DEMO_DATA', str(demo_data))
-    assert dd.main([str(R18_CONFIG), str(ckpt), '--json', str(tmp_path / 'd.json')]) == 0
+    png = tmp_path / 'pred.png'
+    assert dd.main([str(R18_CONFIG), str(ckpt), '--json', str(tmp_path / 'd.json'),
+                    '--draw', str(png), '--draw-images', '1']) == 0
+    assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     text = capsys.readouterr().out
     assert '| r18 |' in text and 'AR@100' in text and '| neck (FPN) | 4 |' in text
     res = json.loads((tmp_path / 'd.json').read_text())
