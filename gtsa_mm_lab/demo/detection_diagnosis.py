@@ -112,7 +112,8 @@ def feature_statistics(maps: Iterable[torch.Tensor], near_zero: float = 1e-2) ->
 
 
 def merge_statistics(per_batch: Sequence[list[dict]]) -> list[dict]:
-    """Average the level statistics of several batches (shapes from the first batch)."""
+    """Average the level statistics of several batches (each number the mean of the
+    batches' numbers; shapes from the first batch)."""
     merged = []
     for level in zip(*per_batch, strict=True):
         row = dict(shape=level[0]['shape'])
@@ -127,7 +128,8 @@ def merge_statistics(per_batch: Sequence[list[dict]]) -> list[dict]:
 # ---------------------------------------------------------------------------------------
 def annotated_test_pipeline(pipeline: Sequence[dict]) -> list[dict]:
     """The test pipeline with ``LoadAnnotations`` moved right after ``LoadImageFromFile``
-    (so that ``Resize`` scales the boxes too) and ``PackDetInputs`` keeping the scale."""
+    (added there, boxes only, when missing), so that ``Resize`` scales the boxes and masks
+    with the image."""
     pipeline = [dict(t) for t in pipeline]
     loads = [t for t in pipeline if t['type'] == 'LoadAnnotations']
     rest = [t for t in pipeline if t['type'] != 'LoadAnnotations']
@@ -320,7 +322,8 @@ def roi_features(model, batches: Iterable[dict], source: str = 'neck', level: in
                  output_size: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
     """``(features, labels)``: RoIAlign features (N, C * output_size ** 2) of every
     ground-truth box, pooled from ``source`` ('backbone' or 'neck') map ``level`` of a frozen
-    detector, or from the normalised input image (``'pixels'``); the map's stride is the input's size over the map's."""
+    detector, or from the normalised input image (``'pixels'``); the map's stride is the
+    input's size over the map's."""
     from mmcv.ops import roi_align
     from mmdet.structures.bbox import bbox2roi
 
@@ -457,7 +460,8 @@ def draw_predictions(models, cfg, out: Path, num_images: int = 3, top_k: int = 5
 # ---------------------------------------------------------------------------------------
 def probe_markdown(rows: Sequence[tuple[str, dict]]) -> str:
     """A Markdown table of :func:`gt_box_probe` results: ``[(name, result), ...]``."""
-    lines = ['| features | train acc. | val acc. | chance (largest val class) | boxes train / val |',
+    lines = ['| features | train acc. | val acc. | chance (largest val class) '
+             '| boxes train / val |',
              '| --- | ---: | ---: | ---: | ---: |']
     for name, r in rows:
         lines.append(f'| {name} | {100 * r["train_acc"]:.1f} % | {100 * r["val_acc"]:.1f} % '
