@@ -17,6 +17,7 @@ SHIPPED = sorted(str(p.relative_to(REPO)) for p in (REPO / 'configs').rglob('*.p
 DEMO = ['configs/gtsa/gtsa_vit-tiny-p8_1xb32-coslr-24e_demo.py',
         'configs/dino/dino_vit-tiny-p8_1xb32-coslr-24e_demo.py',
         'configs/mmdet/mask-rcnn_vit-tiny-p8-gtsa_fpn_1xb4-4e_demo.py',
+        'configs/mmdet/mask-rcnn_r18_fpn_1xb4-8e_demo.py',
         'configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-600i_demo-128x128.py',
         'configs/mmseg/upernet_vit-tiny-p8-gtsa_1xb4-300i_demo-128x128-1of8.py']
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
