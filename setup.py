@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent
 MIM_ENTRIES = ('configs', 'tools', 'model-index.yml')
 #: The repository's lab tools, which import gtsa_mm_lab (not in the wheel): left out of .mim/tools.
 LAB_TOOLS = ('demo.py', 'compare.py', 'benchmark.py', 'make_demo_data.py', 'probe_curves.py',
+             'diagnose_detector.py',
              'study_gpu.sh', 'benchmark_gpu.sh', 'benchmark_ddp_gpu.sh')
 IGNORE = shutil.ignore_patterns('__pycache__', '*.pyc', *LAB_TOOLS)
 
