@@ -347,6 +347,8 @@ def test_deferred_removals_keep_current_files_and_drop_on_discard(tmp_path):
     backend.flush(keep={str(current)})
     assert not old.exists() and current.exists() and kept.exists()
     assert backend.pending == []
+    import copy
+    assert copy.deepcopy(backend).join_path('a', 'b') == backend.join_path('a', 'b')
 
 
 def test_the_hook_overrides_only_public_methods_of_checkpoint_hook():

@@ -186,6 +186,8 @@ class DeferredRemovals:
         self.pending: list[tuple[str, str]] = []
 
     def __getattr__(self, name: str):
+        if name == 'backend':  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
         return getattr(self.backend, name)
 
     def remove(self, filepath) -> None:
