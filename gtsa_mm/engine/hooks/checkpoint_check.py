@@ -13,6 +13,8 @@ import os.path as osp
 import re
 import zipfile
 
+from .atomic_checkpoint_hook import pointer_path, read_pointer
+
 
 class CorruptCheckpointError(RuntimeError):
     """A checkpoint that ``--resume`` would load is incomplete or damaged."""
@@ -100,12 +102,11 @@ def check_resume_settings(resume: bool, load_from: str | None, work_dir: str) ->
         if '://' not in str(load_from):
             check_resume_checkpoint(str(load_from))
         return
-    pointer = osp.join(work_dir, 'last_checkpoint')
+    pointer = pointer_path(work_dir)
     if not osp.isfile(pointer):
         return  # MMEngine starts from scratch and says so
-    with open(pointer, encoding='utf-8') as f:
-        path = f.read().strip()
-    if not path:
+    path = read_pointer(work_dir)
+    if path is None:  # the file exists but names nothing
         good = newest_good_checkpoint(work_dir)
         advice = (f"The newest complete checkpoint there is '{good}': continue from it with "
                   f'--resume {good}' if good else
