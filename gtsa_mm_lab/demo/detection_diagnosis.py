@@ -37,22 +37,12 @@ def box_tensor(boxes) -> torch.Tensor:
     return boxes.tensor if hasattr(boxes, 'tensor') else boxes
 
 
-def box_iou(boxes: torch.Tensor, gts: torch.Tensor) -> torch.Tensor:
-    """IoU matrix (len(boxes), len(gts)) of x1y1x2y2 boxes."""
-    boxes, gts = boxes.float().reshape(-1, 4), gts.float().reshape(-1, 4)
-    lt = torch.maximum(boxes[:, None, :2], gts[None, :, :2])
-    rb = torch.minimum(boxes[:, None, 2:], gts[None, :, 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)
-    area_b = (boxes[:, 2:] - boxes[:, :2]).clamp(min=0).prod(-1)
-    area_g = (gts[:, 2:] - gts[:, :2]).clamp(min=0).prod(-1)
-    union = area_b[:, None] + area_g[None, :] - inter
-    return inter / union.clamp(min=1e-12)
-
-
 def best_ious(proposals: Sequence[torch.Tensor], gts: Sequence[torch.Tensor],
               max_proposals: int = 100) -> torch.Tensor:
     """For every ground-truth box, the best IoU among the first ``max_proposals``
     proposals of its image (proposals sorted by score, best first)."""
+    from mmdet.structures.bbox import bbox_overlaps
+
     out = []
     for props, gt in zip(proposals, gts, strict=True):
         gt = gt.reshape(-1, 4)
@@ -62,7 +52,7 @@ def best_ious(proposals: Sequence[torch.Tensor], gts: Sequence[torch.Tensor],
         if len(props) == 0:
             out.append(torch.zeros(len(gt)))
         else:
-            out.append(box_iou(props, gt).max(dim=0).values)
+            out.append(bbox_overlaps(props.float(), gt.float()).max(dim=0).values)
     return torch.cat(out) if out else torch.zeros(0)
 
 
@@ -181,10 +171,19 @@ def _convert_syncbn(node) -> None:
             _convert_syncbn(value)
 
 
-def val_batches(cfg, num_images: int | None = None, batch_size: int = 4):
-    """Raw batches (``pseudo_collate`` dicts) of the config's validation set with the
-    annotated test pipeline: the first ``num_images`` images, or all."""
-    yield from _batches(cfg.val_dataloader.dataset, num_images, batch_size)
+def dataset_batches(cfg, split: str = 'val', scale: int | None = None,
+                    num_images: int | None = None, batch_size: int = 4):
+    """Raw batches (``pseudo_collate`` dicts) of the config's ``split`` ('train' or 'val')
+    with the annotated test pipeline (no flip, no random scale): the first ``num_images``
+    images, or all; the image's shorter side resized to ``scale`` when given."""
+    ds = copy.deepcopy(dict(cfg.val_dataloader.dataset))
+    if split == 'train':
+        src = cfg.train_dataloader.dataset
+        ds.update(ann_file=src.ann_file, data_prefix=copy.deepcopy(dict(src.data_prefix)))
+    if scale is not None:
+        ds['pipeline'] = [dict(t, scale=(4 * scale, scale)) if t['type'] == 'Resize'
+                          else t for t in ds['pipeline']]
+    yield from _batches(ds, num_images, batch_size)
 
 
 def _batches(dataset_cfg, num_images: int | None, batch_size: int):
@@ -302,21 +301,6 @@ def markdown(result: dict, label: str = 'detector') -> str:
 # ---------------------------------------------------------------------------------------
 # frozen features: a linear probe on RoI features of ground-truth boxes
 # ---------------------------------------------------------------------------------------
-def dataset_batches(cfg, split: str = 'val', scale: int | None = None,
-                    num_images: int | None = None, batch_size: int = 4):
-    """Like :func:`val_batches` for ``split`` ('train' or 'val'), always with the annotated
-    test pipeline (no flip, no random scale), the image's shorter side resized to
-    ``scale`` when given."""
-    ds = copy.deepcopy(dict(cfg.val_dataloader.dataset))
-    if split == 'train':
-        src = cfg.train_dataloader.dataset
-        ds.update(ann_file=src.ann_file, data_prefix=copy.deepcopy(dict(src.data_prefix)))
-    if scale is not None:
-        ds['pipeline'] = [dict(t, scale=(4 * scale, scale)) if t['type'] == 'Resize'
-                          else t for t in ds['pipeline']]
-    yield from _batches(ds, num_images, batch_size)
-
-
 @torch.no_grad()
 def roi_features(model, batches: Iterable[dict], source: str = 'neck', level: int = 0,
                  output_size: int = 7) -> tuple[torch.Tensor, torch.Tensor]:
@@ -352,9 +336,10 @@ def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tens
                  weight_decay: float = 1e-3, seed: int = 0) -> dict:
     """Multinomial logistic regression on standardised features (full-batch AdamW): the
     train and val accuracy."""
+    from gtsa_mm.evaluation.linear_probe import standardize
+
     gen = torch.Generator().manual_seed(seed)
-    mean, std = train_x.mean(0), train_x.std(0).clamp(min=1e-6)
-    tx, vx = (train_x - mean) / std, (val_x - mean) / std
+    tx, vx = standardize(train_x, val_x)
     w = (torch.randn(tx.shape[1], num_classes, generator=gen) * 0.01).requires_grad_()
     b = torch.zeros(num_classes, requires_grad=True)
     opt = torch.optim.AdamW([w, b], lr=1e-2, weight_decay=weight_decay)
@@ -405,7 +390,8 @@ def draw_predictions(models, cfg, out: Path, num_images: int = 3, top_k: int = 5
     classes = cfg.metainfo['classes']
     colours = plt.get_cmap('tab10')
     rows = []
-    for index, batch in enumerate(_batches(cfg.val_dataloader.dataset, first + num_images, 1)):
+    for index, batch in enumerate(dataset_batches(cfg, 'val', num_images=first + num_images,
+                                                     batch_size=1)):
         if index < first:
             continue
         panels = []
@@ -469,19 +455,9 @@ def probe_markdown(rows: Sequence[tuple[str, dict]]) -> str:
     return '\n'.join(lines)
 
 
-def _parse_options(items: Sequence[str]) -> dict:
-    import ast
-    options = {}
-    for item in items:
-        key, value = item.split('=', 1)
-        try:
-            options[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            options[key] = value
-    return options
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    from mmengine.config import DictAction
+
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config', type=Path, help='MMDetection config of the detector')
     parser.add_argument('checkpoint', nargs='?', type=Path,
@@ -510,15 +486,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('--draw-with', nargs=3, action='append', default=[],
                         metavar=('CONFIG', 'CHECKPOINT', 'LABEL'),
                         help='another detector drawn in a further column (repeatable)')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='key=value overrides of the config (Python literals)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='key=value overrides of the config (as in tools/train.py)')
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    model, cfg = load_detector(args.config, args.checkpoint, _parse_options(args.cfg_options))
+    model, cfg = load_detector(args.config, args.checkpoint, args.cfg_options)
     label = args.label or (args.checkpoint.parent.name if args.checkpoint else 'init')
     result = {}
     if not args.probe_only:
-        result = diagnose(model, val_batches(cfg, args.num_images), args.max_proposals,
+        result = diagnose(model, dataset_batches(cfg, 'val', num_images=args.num_images),
+                          args.max_proposals,
                           args.near_zero)
         print(markdown(result, label))
     if args.probe:

@@ -76,7 +76,7 @@ def r18(demo_data):
 
 def test_ground_truth_proposals_and_known_classifier(r18):
     model, cfg = r18
-    batch = next(dd.val_batches(cfg, num_images=2, batch_size=2))
+    batch = next(dd.dataset_batches(cfg, 'val', num_images=2, batch_size=2))
     data = model.data_preprocessor(batch, False)
     samples = data['data_samples']
     gts = [dd.box_tensor(s.gt_instances.bboxes) for s in samples]
